@@ -1,0 +1,359 @@
+//! The one way Vespene runs a command: a working directory, a cleaned
+//! environment, its own process group (so stop and timeout kill the whole
+//! tree), stdout and stderr merged into one stream read line by line, and a
+//! timeout.
+//!
+//! The output is read on the calling thread (output filters run inline
+//! there, as the design asks); a watcher thread waits for the child. When
+//! the command's main process exits, whatever it left running in its
+//! process group is killed too, so a build cannot leave daemons behind
+//! holding its output open.
+
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+use std::os::fd::AsFd;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Lines longer than this are split (a binary blob without newlines must
+/// not grow without bound).
+pub const MAX_LINE_BYTES: usize = 1 << 20;
+/// How much of the end of the output an [`Outcome`] keeps.
+pub const TAIL_BYTES: usize = 64 * 1024;
+/// The PATH of a cleaned environment when the host has none.
+pub const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Between SIGTERM and SIGKILL when a command is stopped.
+const KILL_GRACE: Duration = Duration::from_secs(3);
+/// After the main process exits, how long to wait for the output to close
+/// before giving up on processes that left its process group.
+const DRAIN_GRACE: Duration = Duration::from_secs(2);
+const POLL_INTERVAL_MS: u16 = 100;
+
+/// Variables kept from the host's environment in a cleaned environment.
+const KEPT_ENV: &[&str] = &[
+    "PATH", "HOME", "USER", "LOGNAME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "SHELL",
+];
+
+/// A stop request shared between whoever stops a build and the command
+/// running for it.
+#[derive(Debug, Clone, Default)]
+pub struct CancelToken(Arc<AtomicBool>);
+
+impl CancelToken {
+    pub fn new() -> CancelToken {
+        CancelToken::default()
+    }
+    pub fn cancel(&self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+    pub fn is_cancelled(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// What to run.
+#[derive(Debug, Clone, Default)]
+pub struct CommandSpec {
+    /// Program and arguments.
+    pub argv: Vec<String>,
+    pub cwd: Option<PathBuf>,
+    /// Added to the cleaned environment.
+    pub env: BTreeMap<String, String>,
+    pub stdin: Option<String>,
+    pub timeout: Option<Duration>,
+    pub cancel: Option<CancelToken>,
+}
+
+impl CommandSpec {
+    /// `/bin/sh -c COMMAND`.
+    pub fn shell(command: &str) -> CommandSpec {
+        CommandSpec {
+            argv: vec!["/bin/sh".into(), "-c".into(), command.into()],
+            ..CommandSpec::default()
+        }
+    }
+
+    pub fn argv<I, S>(args: I) -> CommandSpec
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        CommandSpec {
+            argv: args.into_iter().map(Into::into).collect(),
+            ..CommandSpec::default()
+        }
+    }
+}
+
+/// How a command ended.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Outcome {
+    pub exit_code: Option<i32>,
+    pub signal: Option<i32>,
+    pub timed_out: bool,
+    pub aborted: bool,
+    pub last_line: String,
+    pub tail: String,
+    /// Output stopped being read because processes that left the process
+    /// group kept it open after the command ended.
+    pub output_abandoned: bool,
+}
+
+impl Outcome {
+    pub fn success(&self) -> bool {
+        self.exit_code == Some(0) && !self.timed_out && !self.aborted
+    }
+}
+
+impl From<Outcome> for vespene_plugin_api::RunOutcome {
+    fn from(o: Outcome) -> Self {
+        vespene_plugin_api::RunOutcome {
+            exit_code: o.exit_code,
+            signal: o.signal,
+            timed_out: o.timed_out,
+            aborted: o.aborted,
+            last_line: o.last_line,
+            tail: o.tail,
+        }
+    }
+}
+
+/// Why a command could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error("no command given")]
+    Empty,
+    #[error("cannot run '{program}': {err}")]
+    Spawn {
+        program: String,
+        #[source]
+        err: std::io::Error,
+    },
+    #[error("reading the output of '{program}': {err}")]
+    Io {
+        program: String,
+        #[source]
+        err: std::io::Error,
+    },
+}
+
+/// The cleaned base environment: a few variables of the host's.
+pub fn clean_env() -> BTreeMap<String, String> {
+    let mut env: BTreeMap<String, String> = KEPT_ENV
+        .iter()
+        .filter_map(|k| std::env::var(k).ok().map(|v| (k.to_string(), v)))
+        .collect();
+    env.entry("PATH".into())
+        .or_insert_with(|| DEFAULT_PATH.into());
+    env
+}
+
+fn signal_group(pgid: i32, sig: Signal) {
+    // ESRCH (the group is gone) is the normal case after it exited.
+    let _ = killpg(Pid::from_raw(pgid), sig);
+}
+
+struct WaitState {
+    status: Option<std::process::ExitStatus>,
+    ended_at: Option<Instant>,
+}
+
+/// Runs `spec`, calling `on_line` for every line of its merged output (no
+/// line ending). Returns how it ended; `Err` only when it could not run.
+pub fn run(spec: &CommandSpec, mut on_line: impl FnMut(&str)) -> Result<Outcome, RunError> {
+    let program = spec.argv.first().ok_or(RunError::Empty)?.clone();
+    let io_err = |err| RunError::Io {
+        program: program.clone(),
+        err,
+    };
+    let (mut reader, writer) = std::io::pipe().map_err(io_err)?;
+    let mut cmd = Command::new(&program);
+    cmd.args(&spec.argv[1..])
+        .env_clear()
+        .envs(clean_env())
+        .envs(&spec.env)
+        .stdin(if spec.stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(writer.try_clone().map_err(io_err)?)
+        .stderr(writer)
+        .process_group(0);
+    if let Some(cwd) = &spec.cwd {
+        cmd.current_dir(cwd);
+    }
+    let mut child = cmd.spawn().map_err(|err| RunError::Spawn {
+        program: program.clone(),
+        err,
+    })?;
+    // Drop our copies of the pipe's write end (held by `cmd`), so EOF comes
+    // when the child's tree closes it.
+    drop(cmd);
+    let pgid = child.id() as i32;
+
+    if let (Some(text), Some(mut stdin)) = (spec.stdin.clone(), child.stdin.take()) {
+        std::thread::spawn(move || {
+            let _ = stdin.write_all(text.as_bytes());
+        });
+    }
+
+    let wait = Arc::new(Mutex::new(WaitState {
+        status: None,
+        ended_at: None,
+    }));
+    let waiter = {
+        let wait = wait.clone();
+        std::thread::spawn(move || {
+            let status = child.wait();
+            // Whatever the command left in its group goes with it.
+            signal_group(pgid, Signal::SIGKILL);
+            let mut w = wait.lock().unwrap();
+            w.status = status.ok();
+            w.ended_at = Some(Instant::now());
+        })
+    };
+
+    let started = Instant::now();
+    let deadline = spec.timeout.map(|t| started + t);
+    let mut timed_out = false;
+    let mut aborted = false;
+    let mut kill_at: Option<Instant> = None;
+    let mut abandoned = false;
+
+    let mut splitter = LineSplitter::default();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        // Stop and timeout: TERM the group, KILL it after a grace period.
+        let now = Instant::now();
+        if kill_at.is_none() {
+            let cancelled = spec.cancel.as_ref().is_some_and(CancelToken::is_cancelled);
+            let expired = deadline.is_some_and(|d| now >= d);
+            if cancelled || expired {
+                aborted = cancelled;
+                timed_out = !cancelled && expired;
+                signal_group(pgid, Signal::SIGTERM);
+                kill_at = Some(now + KILL_GRACE);
+            }
+        } else if kill_at.is_some_and(|k| now >= k) {
+            signal_group(pgid, Signal::SIGKILL);
+        }
+
+        let ready = {
+            let mut fds = [PollFd::new(reader.as_fd(), PollFlags::POLLIN)];
+            match poll(&mut fds, PollTimeout::from(POLL_INTERVAL_MS)) {
+                Ok(n) => n > 0,
+                Err(nix::errno::Errno::EINTR) => false,
+                Err(e) => return Err(io_err(std::io::Error::from(e))),
+            }
+        };
+        if ready {
+            let n = match reader.read(&mut buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(io_err(e)),
+            };
+            if n == 0 {
+                break;
+            }
+            splitter.push(&buf[..n], &mut on_line);
+        } else if let Some(ended) = wait.lock().unwrap().ended_at
+            && ended.elapsed() > DRAIN_GRACE
+        {
+            abandoned = true;
+            break;
+        }
+    }
+    splitter.finish(&mut on_line);
+    let _ = waiter.join();
+
+    let status = wait.lock().unwrap().status;
+    let (exit_code, signal) = match status {
+        Some(s) => (s.code(), s.signal()),
+        None => (None, None),
+    };
+    let tail = splitter.tail_string();
+    Ok(Outcome {
+        exit_code,
+        signal,
+        timed_out,
+        aborted,
+        last_line: splitter.last_line,
+        tail,
+        output_abandoned: abandoned,
+    })
+}
+
+/// Splits a byte stream into lines, remembering the last line and a tail.
+#[derive(Default)]
+struct LineSplitter {
+    partial: Vec<u8>,
+    last_line: String,
+    tail: std::collections::VecDeque<u8>,
+}
+
+impl LineSplitter {
+    fn emit(&mut self, bytes: &[u8], on_line: &mut impl FnMut(&str)) {
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let line = String::from_utf8_lossy(bytes);
+        on_line(&line);
+        self.last_line.clear();
+        self.last_line.push_str(&line);
+        if bytes.len() + 1 >= TAIL_BYTES {
+            self.tail.clear();
+            self.tail
+                .extend(&bytes[bytes.len().saturating_sub(TAIL_BYTES - 1)..]);
+        } else {
+            let overflow = (self.tail.len() + bytes.len() + 1).saturating_sub(TAIL_BYTES);
+            self.tail.drain(..overflow.min(self.tail.len()));
+            self.tail.extend(bytes);
+        }
+        self.tail.push_back(b'\n');
+    }
+
+    fn push(&mut self, mut data: &[u8], on_line: &mut impl FnMut(&str)) {
+        while let Some(pos) = memchr::memchr(b'\n', data) {
+            if self.partial.is_empty() {
+                self.emit(&data[..pos], on_line);
+            } else {
+                let mut line = std::mem::take(&mut self.partial);
+                line.extend_from_slice(&data[..pos]);
+                self.emit(&line, on_line);
+                line.clear();
+                self.partial = line;
+            }
+            data = &data[pos + 1..];
+        }
+        self.partial.extend_from_slice(data);
+        while self.partial.len() >= MAX_LINE_BYTES {
+            let rest = self.partial.split_off(MAX_LINE_BYTES);
+            let line = std::mem::replace(&mut self.partial, rest);
+            self.emit(&line, on_line);
+        }
+    }
+
+    fn finish(&mut self, on_line: &mut impl FnMut(&str)) {
+        if !self.partial.is_empty() {
+            let line = std::mem::take(&mut self.partial);
+            self.emit(&line, on_line);
+        }
+    }
+
+    fn tail_string(&self) -> String {
+        let (a, b) = self.tail.as_slices();
+        let mut v = Vec::with_capacity(a.len() + b.len());
+        v.extend_from_slice(a);
+        v.extend_from_slice(b);
+        String::from_utf8_lossy(&v).into_owned()
+    }
+}
+
+#[cfg(test)]
+mod tests;
