@@ -80,6 +80,38 @@ impl CommandSpec {
         }
     }
 
+    /// The command a plugin asked for through the `run` host service.
+    /// `default_cwd` applies when the request names none.
+    pub fn from_request(
+        request: &vespene_plugin_api::RunRequest,
+        default_cwd: Option<&std::path::Path>,
+    ) -> Result<CommandSpec, RunError> {
+        let mut spec = match (&request.shell, request.argv.is_empty()) {
+            (Some(cmd), true) => CommandSpec::shell(cmd),
+            (None, false) => CommandSpec::argv(request.argv.iter().cloned()),
+            (Some(_), false) => return Err(RunError::Ambiguous),
+            (None, true) => return Err(RunError::Empty),
+        };
+        spec.cwd = request
+            .cwd
+            .as_ref()
+            .map(PathBuf::from)
+            .or_else(|| default_cwd.map(std::path::Path::to_path_buf));
+        spec.env = request.env.clone();
+        spec.stdin = request.stdin.clone();
+        spec.timeout = request.timeout_secs.map(Duration::from_secs);
+        Ok(spec)
+    }
+
+    /// The command as shown in logs: the argv joined with spaces, or the
+    /// shell command line.
+    pub fn display(&self) -> String {
+        match self.argv.as_slice() {
+            [sh, c, cmd] if sh == "/bin/sh" && c == "-c" => cmd.clone(),
+            argv => shell_words::join(argv),
+        }
+    }
+
     pub fn argv<I, S>(args: I) -> CommandSpec
     where
         I: IntoIterator<Item = S>,
@@ -130,6 +162,8 @@ impl From<Outcome> for vespene_plugin_api::RunOutcome {
 pub enum RunError {
     #[error("no command given")]
     Empty,
+    #[error("give either argv or shell, not both")]
+    Ambiguous,
     #[error("cannot run '{program}': {err}")]
     Spawn {
         program: String,
@@ -302,6 +336,16 @@ struct LineSplitter {
 impl LineSplitter {
     fn emit(&mut self, bytes: &[u8], on_line: &mut impl FnMut(&str)) {
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        if bytes.len() > MAX_LINE_BYTES {
+            for piece in bytes.chunks(MAX_LINE_BYTES) {
+                self.emit_one(piece, on_line);
+            }
+        } else {
+            self.emit_one(bytes, on_line);
+        }
+    }
+
+    fn emit_one(&mut self, bytes: &[u8], on_line: &mut impl FnMut(&str)) {
         let line = String::from_utf8_lossy(bytes);
         on_line(&line);
         self.last_line.clear();
@@ -351,7 +395,13 @@ impl LineSplitter {
         let mut v = Vec::with_capacity(a.len() + b.len());
         v.extend_from_slice(a);
         v.extend_from_slice(b);
-        String::from_utf8_lossy(&v).into_owned()
+        let text = String::from_utf8_lossy(&v);
+        // Replacement characters may have made it longer than the budget.
+        let mut start = text.len().saturating_sub(TAIL_BYTES);
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        text[start..].to_string()
     }
 }
 

@@ -44,7 +44,7 @@ pub struct VpStr {
 }
 
 impl VpStr {
-    pub fn from_str(s: &str) -> VpStr {
+    pub fn new(s: &str) -> VpStr {
         VpStr {
             ptr: s.as_ptr(),
             len: s.len(),

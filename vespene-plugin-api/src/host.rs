@@ -213,7 +213,7 @@ impl Host {
     /// Logs a line through the host's logger.
     pub fn log(&self, level: LogLevel, message: &str) {
         if let Some(t) = self.table() {
-            (t.log)(t.ctx, level as i32, VpStr::from_str(message));
+            (t.log)(t.ctx, level as i32, VpStr::new(message));
         }
     }
 
@@ -226,12 +226,7 @@ impl Host {
             ));
         };
         let mut out = VpBuf::EMPTY;
-        let status = (t.call)(
-            t.ctx,
-            VpStr::from_str(op),
-            VpStr::from_str(args_json),
-            &mut out,
-        );
+        let status = (t.call)(t.ctx, VpStr::new(op), VpStr::new(args_json), &mut out);
         let text = if out.ptr.is_null() {
             String::new()
         } else {

@@ -21,6 +21,8 @@ pub struct CatalogEntry {
     pub manifest: Option<Manifest>,
     /// Why the file was refused.
     pub error: Option<String>,
+    /// `rust` or `c`.
+    pub door: Option<String>,
     /// Another file with the same plugin name that wins over this one.
     pub shadowed_by: Option<PathBuf>,
 }
@@ -92,11 +94,10 @@ impl Catalog {
                     Err(e) => (
                         canonical.clone(),
                         None,
-                        Some(ScanAnswer {
-                            path: canonical,
-                            manifest: None,
-                            error: Some(format!("cannot read it: {e}")),
-                        }),
+                        Some(ScanAnswer::refused(
+                            canonical,
+                            format!("cannot read it: {e}"),
+                        )),
                     ),
                 }
             })
@@ -110,10 +111,8 @@ impl Catalog {
         if !to_scan.is_empty() {
             let mut fresh = scanner.scan(&to_scan).into_iter();
             for (path, key, answer) in slots.iter_mut().filter(|s| s.2.is_none()) {
-                let a = fresh.next().unwrap_or_else(|| ScanAnswer {
-                    path: path.clone(),
-                    manifest: None,
-                    error: Some("the scanner gave no answer".into()),
+                let a = fresh.next().unwrap_or_else(|| {
+                    ScanAnswer::refused(path.clone(), "the scanner gave no answer".into())
                 });
                 if let Some(k) = key {
                     cache.put(*k, a.clone());
@@ -130,6 +129,7 @@ impl Catalog {
                 key,
                 manifest: answer.manifest,
                 error: answer.error,
+                door: answer.door,
                 shadowed_by: None,
             };
             if let Some(m) = &entry.manifest {
@@ -186,10 +186,8 @@ impl Catalog {
             let answer = scanner
                 .scan(std::slice::from_ref(&entry.path))
                 .pop()
-                .unwrap_or_else(|| ScanAnswer {
-                    path: entry.path.clone(),
-                    manifest: None,
-                    error: Some("the scanner gave no answer".into()),
+                .unwrap_or_else(|| {
+                    ScanAnswer::refused(entry.path.clone(), "the scanner gave no answer".into())
                 });
             match answer.result() {
                 Ok(m) if m.name == name => {}

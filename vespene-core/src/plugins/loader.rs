@@ -56,11 +56,18 @@ fn opened() -> &'static Mutex<HashMap<PathBuf, Arc<Library>>> {
     OPENED.get_or_init(Default::default)
 }
 
-/// Strips the path `dlopen` puts in front of its messages.
-fn dl_reason(path: &Path, text: &str) -> String {
+/// The dynamic loader's own words (libloading keeps them in the error's
+/// source), without the path `dlopen` puts in front of them.
+fn dl_reason(path: &Path, err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        text = s.to_string();
+        source = s.source();
+    }
     let p = path.display().to_string();
     text.strip_prefix(&format!("{p}: "))
-        .unwrap_or(text)
+        .unwrap_or(&text)
         .trim()
         .to_string()
 }
@@ -69,7 +76,7 @@ fn dl_reason(path: &Path, text: &str) -> String {
 /// their `Error:` lines.
 fn summarize_library_error(path: &Path, e: &LibraryError) -> String {
     match e {
-        LibraryError::OpenError { err, .. } => dl_reason(path, &err.to_string()),
+        LibraryError::OpenError { err, .. } => dl_reason(path, err.as_ref()),
         LibraryError::IncompatibleVersionNumber {
             expected_version,
             actual_version,
@@ -133,8 +140,7 @@ impl Library {
         // has opened this exact file (same device, inode, size and mtime)
         // without dying, which is the best check there is short of not
         // loading it at all.
-        let lib = unsafe { libloading::Library::new(path) }
-            .map_err(|e| dl_reason(path, &e.to_string()))?;
+        let lib = unsafe { libloading::Library::new(path) }.map_err(|e| dl_reason(path, &e))?;
 
         // SAFETY: the symbol, if present, has the documented C signature.
         let c_entry: Option<VpEntryFn> = unsafe {
@@ -269,8 +275,8 @@ impl Library {
                 // for the call, out pointers are writable.
                 let status = unsafe {
                     create(
-                        VpStr::from_str(name),
-                        VpStr::from_str(&config),
+                        VpStr::new(name),
+                        VpStr::new(&config),
                         host.raw(),
                         &mut inst,
                         &mut err,
@@ -379,14 +385,8 @@ impl Instance {
                 let call = t.call.expect("checked at open");
                 let mut out = VpBuf::EMPTY;
                 // SAFETY: per the header; the handle came from `create`.
-                let status = unsafe {
-                    call(
-                        self.handle,
-                        VpStr::from_str(op),
-                        VpStr::from_str(args_json),
-                        &mut out,
-                    )
-                };
+                let status =
+                    unsafe { call(self.handle, VpStr::new(op), VpStr::new(args_json), &mut out) };
                 let text = take_c_buf(t, out);
                 if status == VP_OK {
                     Ok(text)
@@ -410,7 +410,7 @@ impl Instance {
                 };
                 let mut buf = VpBuf::EMPTY;
                 // SAFETY: per the header; the handle came from `create`.
-                let status = unsafe { filter(self.handle, VpStr::from_str(line), &mut buf) };
+                let status = unsafe { filter(self.handle, VpStr::new(line), &mut buf) };
                 if !buf.ptr.is_null() {
                     // SAFETY: the plugin wrote `len` bytes at `ptr`.
                     let bytes = unsafe { std::slice::from_raw_parts(buf.ptr, buf.len) };

@@ -16,6 +16,9 @@ pub use loader::{Instance, Library};
 pub use registry::{Configured, Problem, Registry};
 pub use scanner::{ScanAnswer, Scanner};
 
+/// The reusable buffer output filters write replacement lines into.
+pub use abi_stable::std_types::RString as LineBuf;
+
 use crate::settings::Settings;
 use std::sync::Arc;
 use vespene_plugin_api::host::HostInfo;

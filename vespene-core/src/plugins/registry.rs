@@ -10,7 +10,7 @@ use crate::settings::{PluginEntry, Section, Settings};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
-use vespene_plugin_api::PluginError;
+use vespene_plugin_api::{ErrorCode, PluginError};
 
 /// A problem with one configured entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -128,7 +128,12 @@ impl Registry {
         }
         let instance = library
             .create(&entry.name, &entry.params, services.clone())
-            .map_err(|e| format!("{} refused its parameters: {e}", entry.plugin))?;
+            .map_err(|e| match e.code {
+                ErrorCode::InvalidParams => {
+                    format!("{} refused its parameters: {}", entry.plugin, e.message)
+                }
+                _ => format!("{} could not be started: {e}", entry.plugin),
+            })?;
         Ok(Configured {
             section,
             entry: entry.clone(),

@@ -35,9 +35,21 @@ pub struct ScanAnswer {
     pub manifest: Option<Manifest>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// `rust` or `c`, for usable plugins.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub door: Option<String>,
 }
 
 impl ScanAnswer {
+    pub fn refused(path: PathBuf, reason: String) -> ScanAnswer {
+        ScanAnswer {
+            path,
+            manifest: None,
+            error: Some(reason),
+            door: None,
+        }
+    }
+
     pub fn result(&self) -> Result<&Manifest, &str> {
         match (&self.manifest, &self.error) {
             (Some(m), None) => Ok(m),
@@ -58,12 +70,9 @@ pub fn child_main(nonce: &str) -> std::io::Result<()> {
                 path,
                 manifest: Some(lib.manifest.clone()),
                 error: None,
+                door: Some(lib.door_name().to_string()),
             },
-            Err(e) => ScanAnswer {
-                path,
-                manifest: None,
-                error: Some(e),
-            },
+            Err(e) => ScanAnswer::refused(path, e),
         };
         let json = serde_json::to_string(&answer).map_err(std::io::Error::other)?;
         writeln!(out, "{nonce} {json}")?;
@@ -111,11 +120,10 @@ impl Scanner {
                 }
                 Err(reason) => {
                     // The child could not even start: every file gets the reason.
-                    answers.extend(rest.iter().map(|p| ScanAnswer {
-                        path: p.clone(),
-                        manifest: None,
-                        error: Some(reason.clone()),
-                    }));
+                    answers.extend(
+                        rest.iter()
+                            .map(|p| ScanAnswer::refused(p.clone(), reason.clone())),
+                    );
                     break;
                 }
             }
@@ -209,11 +217,10 @@ impl Scanner {
             } else {
                 format!(" ({})", stderr_tail.join(" / "))
             };
-            answers.push(ScanAnswer {
-                path: culprit.clone(),
-                manifest: None,
-                error: Some(format!("{how}{detail}")),
-            });
+            answers.push(ScanAnswer::refused(
+                culprit.clone(),
+                format!("{how}{detail}"),
+            ));
         }
         Ok(answers)
     }

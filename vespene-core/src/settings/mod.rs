@@ -293,6 +293,10 @@ impl Settings {
 /// Keys whose values are never shown.
 fn is_secret_key(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
+    // Paths to secrets (`secrets_key_file`) are not secrets themselves.
+    if k.ends_with("_file") || k.ends_with("_dir") || k.ends_with("_path") {
+        return false;
+    }
     ["password", "token", "secret", "api_key", "private_key"]
         .iter()
         .any(|s| k.contains(s))

@@ -138,8 +138,9 @@ impl PluginEntry {
     }
 }
 
-/// All twelve sections, each in the order written.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// All twelve sections, each in the order written. Serializes in the
+/// settings' own form: `name = "plugin"` or `name = ["plugin", params]`.
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct PluginSections {
     pub pre_triggers: Vec<PluginEntry>,
     pub success_triggers: Vec<PluginEntry>,
@@ -153,6 +154,29 @@ pub struct PluginSections {
     pub organizations: Vec<PluginEntry>,
     pub autoscaling_executors: Vec<PluginEntry>,
     pub autoscaling_planners: Vec<PluginEntry>,
+}
+
+impl Serialize for PluginSections {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = ser.serialize_map(Some(Section::ALL.len()))?;
+        for section in Section::ALL {
+            let entries: indexmap::IndexMap<&str, serde_json::Value> = self
+                .section(section)
+                .iter()
+                .map(|e| {
+                    let v = if e.params.is_null() {
+                        serde_json::Value::String(e.plugin.clone())
+                    } else {
+                        serde_json::json!([e.plugin, e.params])
+                    };
+                    (e.name.as_str(), v)
+                })
+                .collect();
+            map.serialize_entry(section.as_str(), &entries)?;
+        }
+        map.end()
+    }
 }
 
 impl PluginSections {

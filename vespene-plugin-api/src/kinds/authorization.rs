@@ -30,6 +30,21 @@ pub enum Action {
 }
 
 impl Action {
+    pub const ALL: [Action; 7] = [
+        Action::List,
+        Action::Create,
+        Action::View,
+        Action::Edit,
+        Action::Delete,
+        Action::Start,
+        Action::Stop,
+    ];
+
+    /// The action named `name` (`list`, `create` ...).
+    pub fn from_name(name: &str) -> Option<Action> {
+        Action::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Action::List => "list",
@@ -76,6 +91,14 @@ impl ObjectKind {
         ObjectKind::User,
         ObjectKind::Group,
     ];
+
+    /// The kind named `name`, by wire name (`variable_set`) or class name
+    /// (`variableset`).
+    pub fn from_name(name: &str) -> Option<ObjectKind> {
+        ObjectKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == name || k.class_name() == name)
+    }
 
     /// The wire name (`variable_set`).
     pub fn as_str(self) -> &'static str {
@@ -156,6 +179,8 @@ impl Decision {
     }
 }
 
+/// A request to narrow a query. Hosts only ask for `list`, `view`, `edit`
+/// and `delete`; a plugin may answer anything else with `invalid_request`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FilterRequest {
     pub user: Option<UserInfo>,
@@ -178,6 +203,10 @@ pub enum Filter {
     LaunchGroupsAny(Vec<i64>),
     /// For builds: the build's project's `owner_groups` shares a group.
     ProjectOwnerGroupsAny(Vec<i64>),
+    /// For builds: the build's project's `launch_groups` shares a group.
+    ProjectLaunchGroupsAny(Vec<i64>),
+    /// For builds: the build's project was created by this user id.
+    ProjectCreatedBy(i64),
     /// The object's id is this one (users: "self only").
     IdIs(i64),
     AnyOf(Vec<Filter>),

@@ -1,0 +1,3 @@
+//! The build engine: what happens to a build from queue to end.
+
+pub mod triggers;

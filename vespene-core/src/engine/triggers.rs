@@ -1,0 +1,59 @@
+//! Running the trigger sections: every configured trigger of a section, in
+//! the order written, each served by the build's call scope.
+//!
+//! Pre triggers stop at the first failure (the build fails before
+//! checkout). Success and failure triggers all run even when one fails
+//! ("Decisions" 8): a failing post trigger is reported, it never changes the
+//! build's status.
+
+use crate::plugins::{CallScope, Registry, with_scope};
+use crate::settings::Section;
+use vespene_plugin_api::PluginError;
+use vespene_plugin_api::kinds::trigger::{HookRequest, ops};
+
+/// How one trigger went.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerResult {
+    /// The entry's name in the settings.
+    pub name: String,
+    pub plugin: String,
+    pub result: Result<(), PluginError>,
+}
+
+/// Runs the triggers of `section` for `request`, in order.
+pub fn run_section(
+    registry: &Registry,
+    section: Section,
+    request: &HookRequest,
+    scope: &Box<dyn CallScope>,
+) -> Vec<TriggerResult> {
+    let args = match serde_json::to_string(request) {
+        Ok(a) => a,
+        Err(e) => {
+            return vec![TriggerResult {
+                name: String::new(),
+                plugin: String::new(),
+                result: Err(PluginError::failed(format!(
+                    "cannot encode the trigger request: {e}"
+                ))),
+            }];
+        }
+    };
+    let mut results = Vec::new();
+    for configured in registry.section(section) {
+        let result = with_scope(scope, || {
+            configured.instance().call(ops::EXECUTE_HOOK, &args)
+        })
+        .map(|_| ());
+        let failed = result.is_err();
+        results.push(TriggerResult {
+            name: configured.name().to_string(),
+            plugin: configured.entry.plugin.clone(),
+            result,
+        });
+        if failed && section == Section::PreTriggers {
+            break;
+        }
+    }
+    results
+}

@@ -1,0 +1,85 @@
+//! The command line, as clap types. Handlers live in `commands`.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "vespene",
+    version,
+    about = "Vespene: a self-hosted build and deploy server",
+    propagate_version = true
+)]
+pub struct Cli {
+    /// Settings directory (settings.toml and settings.d/*.toml).
+    #[arg(long, global = true, value_name = "DIR", env = "VESPENE_SETTINGS_DIR")]
+    pub settings_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Inspect and check plugins.
+    #[command(subcommand)]
+    Plugins(PluginsCommand),
+    /// Inspect the effective settings.
+    #[command(subcommand)]
+    Settings(SettingsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PluginsCommand {
+    /// Every candidate on the plugin path: name, kind, version, file, and why
+    /// a file was refused; then the configured entries of every section.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Scan files (in a child process) and say whether they are usable
+    /// plugins. Without files, checks the whole plugin path. Exits non-zero
+    /// if any file is refused.
+    Check {
+        files: Vec<PathBuf>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one operation of a plugin, for plugin authors: loads the file (or
+    /// the named plugin from the path), makes an instance, prints the JSON
+    /// result. Commands it runs print their lines here.
+    Call(CallArgs),
+    /// Pass standard input, line by line, through an output plugin.
+    Filter(TargetArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TargetArgs {
+    /// A plugin file (`./libx.so`) or a plugin name on the plugin path.
+    pub plugin: String,
+    /// Parameters for the instance, as JSON.
+    #[arg(long, value_name = "JSON")]
+    pub params: Option<String>,
+    /// The instance's name, as a settings entry would give it.
+    #[arg(long, default_value = "cli")]
+    pub name: String,
+}
+
+#[derive(Debug, Args)]
+pub struct CallArgs {
+    #[command(flatten)]
+    pub target: TargetArgs,
+    /// The operation (`execute_hook`, `checkout`, `filter` ...).
+    pub op: String,
+    /// Its arguments, as JSON (default `{}`).
+    pub args: Option<String>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SettingsCommand {
+    /// The effective, merged settings (secrets masked) and the files read.
+    Show {
+        #[arg(long)]
+        json: bool,
+    },
+}
