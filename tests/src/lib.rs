@@ -1,1 +1,6 @@
-//! e2e support
+//! Support for the end-to-end tests: the real `vespene` binary in a sandbox
+//! of its own (settings, data and plugin directories), and real plugin
+//! files.
+
+pub mod fixtures;
+pub mod harness;

@@ -199,9 +199,29 @@ struct WaitState {
     ended_at: Option<Instant>,
 }
 
+/// Receives a command's output as it runs.
+pub trait OutputHandler {
+    /// One line of the merged output, without its line ending.
+    fn line(&mut self, line: &str);
+    /// Called when no output arrived for a moment (about every 100 ms while
+    /// the command is silent), so buffered lines can be flushed.
+    fn idle(&mut self) {}
+}
+
+impl<F: FnMut(&str)> OutputHandler for F {
+    fn line(&mut self, line: &str) {
+        self(line)
+    }
+}
+
 /// Runs `spec`, calling `on_line` for every line of its merged output (no
 /// line ending). Returns how it ended; `Err` only when it could not run.
-pub fn run(spec: &CommandSpec, mut on_line: impl FnMut(&str)) -> Result<Outcome, RunError> {
+pub fn run(spec: &CommandSpec, on_line: impl FnMut(&str)) -> Result<Outcome, RunError> {
+    run_with(spec, on_line)
+}
+
+/// Like [`run`], with a handler that is also told when output is idle.
+pub fn run_with(spec: &CommandSpec, mut handler: impl OutputHandler) -> Result<Outcome, RunError> {
     let program = spec.argv.first().ok_or(RunError::Empty)?.clone();
     let io_err = |err| RunError::Io {
         program: program.clone(),
@@ -297,15 +317,18 @@ pub fn run(spec: &CommandSpec, mut on_line: impl FnMut(&str)) -> Result<Outcome,
             if n == 0 {
                 break;
             }
-            splitter.push(&buf[..n], &mut on_line);
-        } else if let Some(ended) = wait.lock().unwrap().ended_at
-            && ended.elapsed() > DRAIN_GRACE
-        {
-            abandoned = true;
-            break;
+            splitter.push(&buf[..n], &mut handler);
+        } else {
+            handler.idle();
+            if let Some(ended) = wait.lock().unwrap().ended_at
+                && ended.elapsed() > DRAIN_GRACE
+            {
+                abandoned = true;
+                break;
+            }
         }
     }
-    splitter.finish(&mut on_line);
+    splitter.finish(&mut handler);
     let _ = waiter.join();
 
     let status = wait.lock().unwrap().status;
@@ -334,7 +357,7 @@ struct LineSplitter {
 }
 
 impl LineSplitter {
-    fn emit(&mut self, bytes: &[u8], on_line: &mut impl FnMut(&str)) {
+    fn emit(&mut self, bytes: &[u8], on_line: &mut impl OutputHandler) {
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
         if bytes.len() > MAX_LINE_BYTES {
             for piece in bytes.chunks(MAX_LINE_BYTES) {
@@ -345,9 +368,9 @@ impl LineSplitter {
         }
     }
 
-    fn emit_one(&mut self, bytes: &[u8], on_line: &mut impl FnMut(&str)) {
+    fn emit_one(&mut self, bytes: &[u8], on_line: &mut impl OutputHandler) {
         let line = String::from_utf8_lossy(bytes);
-        on_line(&line);
+        on_line.line(&line);
         self.last_line.clear();
         self.last_line.push_str(&line);
         if bytes.len() + 1 >= TAIL_BYTES {
@@ -362,7 +385,7 @@ impl LineSplitter {
         self.tail.push_back(b'\n');
     }
 
-    fn push(&mut self, mut data: &[u8], on_line: &mut impl FnMut(&str)) {
+    fn push(&mut self, mut data: &[u8], on_line: &mut impl OutputHandler) {
         while let Some(pos) = memchr::memchr(b'\n', data) {
             if self.partial.is_empty() {
                 self.emit(&data[..pos], on_line);
@@ -383,7 +406,7 @@ impl LineSplitter {
         }
     }
 
-    fn finish(&mut self, on_line: &mut impl FnMut(&str)) {
+    fn finish(&mut self, on_line: &mut impl OutputHandler) {
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
             self.emit(&line, on_line);

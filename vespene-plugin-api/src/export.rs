@@ -18,7 +18,6 @@ use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{RErr, ROk, RResult, RStr, RString};
 use serde::{Serialize, de::DeserializeOwned};
 use std::any::Any;
-use std::cell::RefCell;
 use std::ffi::c_void;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -54,6 +53,85 @@ pub trait Plugin: Sized + Send + Sync + 'static {
     fn create(ctx: CreateContext<'_>) -> Result<Self, PluginError>;
 }
 
+/// Where an output filter writes a replacement line. Across the boundary it
+/// is the host's own buffer (written in place, so the hot path copies the
+/// line once and allocates nothing); in unit tests it wraps a `String`.
+pub struct LineOut<'a> {
+    inner: LineOutInner<'a>,
+}
+
+enum LineOutInner<'a> {
+    Std(&'a mut String),
+    Abi(&'a mut RString),
+}
+
+impl<'a> From<&'a mut String> for LineOut<'a> {
+    fn from(s: &'a mut String) -> Self {
+        LineOut {
+            inner: LineOutInner::Std(s),
+        }
+    }
+}
+
+impl<'a> From<&'a mut RString> for LineOut<'a> {
+    fn from(s: &'a mut RString) -> Self {
+        LineOut {
+            inner: LineOutInner::Abi(s),
+        }
+    }
+}
+
+impl LineOut<'_> {
+    pub fn push_str(&mut self, s: &str) {
+        match &mut self.inner {
+            LineOutInner::Std(o) => o.push_str(s),
+            LineOutInner::Abi(o) => o.push_str(s),
+        }
+    }
+
+    pub fn push(&mut self, c: char) {
+        match &mut self.inner {
+            LineOutInner::Std(o) => o.push(c),
+            LineOutInner::Abi(o) => o.push(c),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match &self.inner {
+            LineOutInner::Std(o) => o.as_str(),
+            LineOutInner::Abi(o) => o.as_str(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.as_str().len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.as_str().is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        match &mut self.inner {
+            LineOutInner::Std(o) => o.clear(),
+            LineOutInner::Abi(o) => o.clear(),
+        }
+    }
+}
+
+impl std::fmt::Write for LineOut<'_> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.push_str(s);
+        Ok(())
+    }
+}
+
+impl std::fmt::Debug for LineOut<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LineOut").field(&self.as_str()).finish()
+    }
+}
+
 /// What an output filter did with a line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum LineAction {
@@ -70,7 +148,7 @@ pub enum LineAction {
 #[doc(hidden)]
 pub trait Dispatch: Send + Sync + 'static {
     fn call(&self, op: &str, args: &str) -> Result<String, PluginError>;
-    fn filter_line(&self, _line: &str, _out: &mut String) -> Result<LineAction, PluginError> {
+    fn filter_line(&self, _line: &str, _out: &mut LineOut<'_>) -> Result<LineAction, PluginError> {
         Ok(LineAction::Unchanged)
     }
 }
@@ -91,7 +169,8 @@ where
     A: DeserializeOwned,
     R: Serialize,
 {
-    let args = if args.trim().is_empty() { "null" } else { args };
+    // No arguments means an empty request: every field at its default.
+    let args = if args.trim().is_empty() { "{}" } else { args };
     let decoded: A = serde_json::from_str(args)
         .map_err(|e| PluginError::invalid_request(format!("arguments: {e}")))?;
     let result = f(decoded)?;
@@ -185,11 +264,6 @@ extern "C" fn call_entry<A: Adapter>(
     }
 }
 
-thread_local! {
-    /// Reused per thread so the hot path allocates nothing in steady state.
-    static SCRATCH: RefCell<String> = const { RefCell::new(String::new()) };
-}
-
 extern "C" fn filter_line_entry<A: Adapter>(
     h: InstanceHandle,
     line: RStr<'_>,
@@ -199,15 +273,12 @@ extern "C" fn filter_line_entry<A: Adapter>(
         // SAFETY: the host only passes handles it got from `create`.
         let inst = unsafe { instance::<A>(h) }
             .ok_or_else(|| PluginError::invalid_request("null instance"))?;
-        SCRATCH.with(|scratch| {
-            let mut scratch = scratch.borrow_mut();
-            scratch.clear();
-            let action = inst.filter_line(line.as_str(), &mut scratch)?;
-            if action == LineAction::Replaced {
-                out.push_str(&scratch);
-            }
-            Ok(action)
-        })
+        let mut sink = LineOut::from(&mut *out);
+        let action = inst.filter_line(line.as_str(), &mut sink)?;
+        if action != LineAction::Replaced {
+            sink.clear();
+        }
+        Ok(action)
     });
     match result {
         Ok(LineAction::Unchanged) => VP_UNCHANGED,
@@ -253,15 +324,15 @@ pub fn root_module<A: Adapter>(manifest: extern "C" fn() -> RStr<'static>) -> Pl
 
 /// Exports a plugin from a `cdylib` crate.
 ///
-/// ```ignore
-/// use vespene_plugin_api::{export_plugin, OutputFilter, Plugin, CreateContext, PluginError, LineAction};
+/// ```
+/// use vespene_plugin_api::{export_plugin, OutputFilter, Plugin, CreateContext, PluginError, LineAction, LineOut};
 ///
 /// struct Shout;
 /// impl Plugin for Shout {
 ///     fn create(_ctx: CreateContext<'_>) -> Result<Self, PluginError> { Ok(Shout) }
 /// }
 /// impl OutputFilter for Shout {
-///     fn filter_line(&self, line: &str, out: &mut String) -> Result<LineAction, PluginError> {
+///     fn filter_line(&self, line: &str, out: &mut LineOut<'_>) -> Result<LineAction, PluginError> {
 ///         out.push_str(&line.to_uppercase());
 ///         Ok(LineAction::Replaced)
 ///     }

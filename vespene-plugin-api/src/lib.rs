@@ -12,7 +12,10 @@
 //! * [`export_plugin!`]: the macro that exports a typed plugin and catches
 //!   every panic at the boundary, so plugin authors write no `unsafe`;
 //! * [`Host`]: services the host lends to plugins (running a command with
-//!   streamed output, appending to the build's messages, logging).
+//!   streamed output, appending to the build's messages, logging);
+//! * `jinja` (cargo feature `jinja`, off by default): Jinja2 templates
+//!   rendered as Python's Jinja2 3.1 renders them, for plugins (and the
+//!   core) that take templates written for the original Vespene.
 //!
 //! See `docs/plugin-guide.md` in the repository for a walk-through.
 
@@ -21,13 +24,15 @@ pub mod context;
 mod error;
 pub mod export;
 pub mod host;
+#[cfg(feature = "jinja")]
+pub mod jinja;
 pub mod kinds;
 mod manifest;
 pub mod testing;
 
 pub use context::*;
 pub use error::{ErrorCode, PluginError};
-pub use export::{CreateContext, LineAction, Plugin};
+pub use export::{CreateContext, LineAction, LineOut, Plugin};
 pub use host::{Host, LogLevel, RunOutcome, RunRequest, Stream};
 pub use kinds::authorization::AuthorizationPlugin;
 pub use kinds::autoscale_executor::AutoscaleExecutor;

@@ -34,9 +34,17 @@ extern "C" fn call(ctx: *mut c_void, op: VpStr, args: VpStr, out: *mut VpBuf) ->
     // SAFETY: ctx is the `State` this host owns; strings are live for the call.
     let state = unsafe { &*(ctx as *const State) };
     let (op, args) = unsafe { (op.as_str_lossy(), args.as_str_lossy()) };
-    let (status, text) = match (state.handler)(&op, &args) {
-        Ok(s) => (VP_OK, s),
-        Err(e) => (VP_ERR, e.to_json()),
+    // A panicking handler (a failed assert in a test) must not unwind
+    // through `extern "C"`: that aborts the whole test binary.
+    let answer =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (state.handler)(&op, &args)));
+    let (status, text) = match answer {
+        Ok(Ok(s)) => (VP_OK, s),
+        Ok(Err(e)) => (VP_ERR, e.to_json()),
+        Err(_) => (
+            VP_ERR,
+            PluginError::failed("the test host's handler panicked").to_json(),
+        ),
     };
     // SAFETY: the caller passes a writable out pointer.
     unsafe { *out = VpBuf::from_string(text) };

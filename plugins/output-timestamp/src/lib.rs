@@ -13,7 +13,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::time::Instant;
 use vespene_plugin_api::{
-    BuildInfo, CreateContext, LineAction, OutputFilter, Plugin, PluginError, export_plugin,
+    BuildInfo, CreateContext, LineAction, LineOut, OutputFilter, Plugin, PluginError, export_plugin,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,7 +71,7 @@ impl Timestamp {
         c.cached_bucket = i64::MIN;
     }
 
-    fn write_elapsed(&self, out: &mut String) {
+    fn write_elapsed(&self, out: &mut LineOut<'_>) {
         let mut c = self.clock.lock().unwrap_or_else(|e| e.into_inner());
         let secs = c.anchor.elapsed().as_secs_f64() + c.offset_secs;
         let minutes = secs / 60.0;
@@ -123,7 +123,7 @@ impl OutputFilter for Timestamp {
         Ok(())
     }
 
-    fn filter_line(&self, line: &str, out: &mut String) -> Result<LineAction, PluginError> {
+    fn filter_line(&self, line: &str, out: &mut LineOut<'_>) -> Result<LineAction, PluginError> {
         match self.mode {
             Mode::Elapsed => self.write_elapsed(out),
             Mode::Iso => {
@@ -181,7 +181,7 @@ mod tests {
         .unwrap();
         let mut out = String::new();
         assert_eq!(
-            t.filter_line("hello", &mut out).unwrap(),
+            t.filter_line("hello", &mut (&mut out).into()).unwrap(),
             LineAction::Replaced
         );
         assert_eq!(out, "    1.50m | hello");
@@ -192,13 +192,13 @@ mod tests {
         let mut out = String::new();
         make(serde_json::json!({"mode": "iso"}))
             .unwrap()
-            .filter_line("x", &mut out)
+            .filter_line("x", &mut (&mut out).into())
             .unwrap();
         assert!(out.ends_with("Z | x") && out.len() == "2026-01-01T00:00:00.000Z | x".len());
         out.clear();
         make(serde_json::Value::Null)
             .unwrap()
-            .filter_line("y", &mut out)
+            .filter_line("y", &mut (&mut out).into())
             .unwrap();
         assert_eq!(out, "    0.00m | y");
         let err = make(serde_json::json!({"mode": "sideways"})).unwrap_err();

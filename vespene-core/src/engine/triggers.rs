@@ -21,6 +21,7 @@ pub struct TriggerResult {
 }
 
 /// Runs the triggers of `section` for `request`, in order.
+#[allow(clippy::borrowed_box)] // the scope's type is what `with_scope` takes
 pub fn run_section(
     registry: &Registry,
     section: Section,

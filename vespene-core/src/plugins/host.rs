@@ -19,6 +19,8 @@ pub trait CallScope {
 scoped_tls::scoped_thread_local!(static SCOPE: Box<dyn CallScope>);
 
 /// Runs `f` (a plugin call) with `scope` serving its build-scoped services.
+// A scoped thread-local holds a sized `'static` type, hence the box.
+#[allow(clippy::borrowed_box)]
 pub fn with_scope<R>(scope: &Box<dyn CallScope>, f: impl FnOnce() -> R) -> R {
     SCOPE.set(scope, f)
 }

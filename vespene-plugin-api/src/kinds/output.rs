@@ -3,7 +3,7 @@
 
 use super::{Empty, adapter};
 use crate::context::BuildInfo;
-use crate::export::{Dispatch, LineAction, handle};
+use crate::export::{Dispatch, LineAction, LineOut, handle};
 use crate::{Kind, Plugin, PluginError};
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +18,7 @@ pub mod ops {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct BeginRequest {
     pub build: BuildInfo,
 }
@@ -42,9 +43,9 @@ pub trait OutputFilter: Send + Sync {
     }
 
     /// Filters one line (without its line ending). Write a replacement into
-    /// `out` and return [`LineAction::Replaced`], or return
+    /// `out` (empty on entry) and return [`LineAction::Replaced`], or return
     /// [`LineAction::Unchanged`] / [`LineAction::Drop`].
-    fn filter_line(&self, line: &str, out: &mut String) -> Result<LineAction, PluginError>;
+    fn filter_line(&self, line: &str, out: &mut LineOut<'_>) -> Result<LineAction, PluginError>;
 }
 
 adapter!(Kind::Output, OutputFilter);
@@ -57,7 +58,7 @@ impl<T: OutputFilter + Plugin> Dispatch for Adapter<T> {
             }),
             ops::FILTER => handle(args, |r: FilterRequest| {
                 let mut out = String::new();
-                let line = match self.0.filter_line(&r.line, &mut out)? {
+                let line = match self.0.filter_line(&r.line, &mut LineOut::from(&mut out))? {
                     LineAction::Unchanged => Some(r.line),
                     LineAction::Replaced => Some(out),
                     LineAction::Drop => None,
@@ -68,7 +69,7 @@ impl<T: OutputFilter + Plugin> Dispatch for Adapter<T> {
         }
     }
 
-    fn filter_line(&self, line: &str, out: &mut String) -> Result<LineAction, PluginError> {
+    fn filter_line(&self, line: &str, out: &mut LineOut<'_>) -> Result<LineAction, PluginError> {
         self.0.filter_line(line, out)
     }
 }

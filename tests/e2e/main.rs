@@ -1,0 +1,4 @@
+//! End-to-end tests: the real `vespene` binary and real `.so` plugins.
+
+mod bad_plugins;
+mod plugins;

@@ -1,0 +1,255 @@
+//! A build's log: every line of its output and messages has its ANSI escape
+//! sequences removed, is checked for `vespene/set NAME VALUE` (output
+//! variables), passes through the output filter chain, and is batched into
+//! a [`LogStore`] so that storing a million lines costs a few hundred
+//! appends, not a million.
+
+use crate::plugins::{Instance, LineBuf, Registry};
+use crate::settings::Section;
+use serde_json::{Map, Value};
+use std::borrow::Cow;
+use std::time::{Duration, Instant};
+use vespene_plugin_api::kinds::output::{BeginRequest, ops};
+use vespene_plugin_api::{BuildInfo, LineAction, Stream};
+
+/// Flush when this much text is waiting...
+const FLUSH_BYTES: usize = 256 * 1024;
+/// ...or when the oldest waiting line is this old.
+const FLUSH_AGE: Duration = Duration::from_millis(200);
+
+/// Where a build's log goes: appends text (whole lines, each ending in
+/// `\n`) to one of its streams.
+pub trait LogStore {
+    fn append(&mut self, stream: Stream, text: &str) -> Result<(), String>;
+}
+
+/// The output plugins of one build, in the configured order.
+pub struct FilterChain {
+    filters: Vec<(String, Instance)>,
+    current: LineBuf,
+    next: LineBuf,
+    /// Filters that failed; each is reported once and then skipped.
+    broken: Vec<bool>,
+    problems: Vec<String>,
+}
+
+impl FilterChain {
+    /// A chain of the given instances (already begun).
+    pub fn new(filters: Vec<(String, Instance)>) -> FilterChain {
+        let n = filters.len();
+        FilterChain {
+            filters,
+            current: LineBuf::with_capacity(256),
+            next: LineBuf::with_capacity(256),
+            broken: vec![false; n],
+            problems: Vec::new(),
+        }
+    }
+
+    /// Fresh instances of every configured output plugin for `build`
+    /// (output filters keep per-build state), each told the build has
+    /// begun. A filter that cannot start is left out and reported.
+    pub fn for_build(registry: &Registry, build: &BuildInfo) -> FilterChain {
+        let begin = serde_json::to_string(&BeginRequest {
+            build: build.clone(),
+        })
+        .unwrap_or_else(|_| "{}".into());
+        let mut filters = Vec::new();
+        let mut problems = Vec::new();
+        for configured in registry.section(Section::Output) {
+            let started = configured.new_instance().and_then(|inst| {
+                inst.call(ops::BEGIN, &begin)?;
+                Ok(inst)
+            });
+            match started {
+                Ok(inst) => filters.push((configured.name().to_string(), inst)),
+                Err(e) => problems.push(format!(
+                    "output plugin '{}' could not start, lines are not passed through it: {e}",
+                    configured.name()
+                )),
+            }
+        }
+        let mut chain = FilterChain::new(filters);
+        chain.problems = problems;
+        chain
+    }
+
+    /// Passes `line` through every filter. `None` when a filter dropped it.
+    pub fn apply<'a>(&'a mut self, line: &'a str) -> Option<&'a str> {
+        let FilterChain {
+            filters,
+            current,
+            next,
+            broken,
+            problems,
+        } = self;
+        let mut replaced = false;
+        for (i, (name, inst)) in filters.iter().enumerate() {
+            if broken[i] {
+                continue;
+            }
+            let input: &str = if replaced { current.as_str() } else { line };
+            match inst.filter_line(input, next) {
+                Ok(LineAction::Unchanged) => {}
+                Ok(LineAction::Replaced) => {
+                    std::mem::swap(current, next);
+                    replaced = true;
+                }
+                Ok(LineAction::Drop) => return None,
+                Err(e) => {
+                    broken[i] = true;
+                    problems.push(format!(
+                        "output plugin '{name}' failed and is skipped for the rest of this build: {e}"
+                    ));
+                }
+            }
+        }
+        Some(if replaced { current.as_str() } else { line })
+    }
+
+    /// Problems to report in the build's messages (each once).
+    pub fn take_problems(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.problems)
+    }
+}
+
+/// Removes ANSI escape sequences (colours, cursor movement).
+pub fn strip_ansi(line: &str) -> Cow<'_, str> {
+    if !line.as_bytes().contains(&0x1b) {
+        return Cow::Borrowed(line);
+    }
+    Cow::Owned(String::from_utf8_lossy(&strip_ansi_escapes::strip(line)).into_owned())
+}
+
+/// `vespene/set NAME VALUE` (split like a shell: quotes allow spaces) sets
+/// an output variable; any other number of words is not a setting.
+pub fn parse_set_line(line: &str) -> Option<(String, String)> {
+    let rest = line.strip_prefix("vespene/set")?;
+    if !rest.is_empty() && !rest.starts_with(char::is_whitespace) {
+        return None;
+    }
+    let words = shell_words::split(line).ok()?;
+    match <[String; 3]>::try_from(words) {
+        Ok([_, name, value]) => Some((name, value)),
+        Err(_) => None,
+    }
+}
+
+/// The log of one build.
+pub struct BuildLog<S: LogStore> {
+    chain: FilterChain,
+    store: S,
+    pending: [String; 2],
+    oldest: Option<Instant>,
+    output_variables: Map<String, Value>,
+    store_error: Option<String>,
+}
+
+fn slot(stream: Stream) -> Option<usize> {
+    match stream {
+        Stream::Output => Some(0),
+        Stream::Messages => Some(1),
+        Stream::None => None,
+    }
+}
+
+impl<S: LogStore> BuildLog<S> {
+    pub fn new(chain: FilterChain, store: S) -> BuildLog<S> {
+        let mut log = BuildLog {
+            chain,
+            store,
+            pending: [String::new(), String::new()],
+            oldest: None,
+            output_variables: Map::new(),
+            store_error: None,
+        };
+        for p in log.chain.take_problems() {
+            log.message(&p);
+        }
+        log
+    }
+
+    /// One line of a stream.
+    pub fn line(&mut self, stream: Stream, raw: &str) {
+        let Some(i) = slot(stream) else { return };
+        let line = strip_ansi(raw);
+        if line.starts_with("vespene/set")
+            && let Some((name, value)) = parse_set_line(&line)
+        {
+            self.output_variables.insert(name, Value::String(value));
+        }
+        if let Some(filtered) = self.chain.apply(&line) {
+            let buf = &mut self.pending[i];
+            buf.push_str(filtered);
+            buf.push('\n');
+        }
+        if !self.chain.problems.is_empty() {
+            let problems = self.chain.take_problems();
+            for p in problems {
+                let buf = &mut self.pending[1];
+                buf.push_str(&p);
+                buf.push('\n');
+            }
+        }
+        let now = Instant::now();
+        let oldest = *self.oldest.get_or_insert(now);
+        if self.pending[i].len() >= FLUSH_BYTES || now.duration_since(oldest) >= FLUSH_AGE {
+            self.flush();
+        }
+    }
+
+    /// Text of one or more lines for a stream.
+    pub fn text(&mut self, stream: Stream, text: &str) {
+        for line in text.lines() {
+            self.line(stream, line);
+        }
+    }
+
+    /// A housekeeping line in the messages.
+    pub fn message(&mut self, text: &str) {
+        self.text(Stream::Messages, text);
+    }
+
+    /// Stores what is waiting if it has waited long enough (call while a
+    /// command is silent).
+    pub fn tick(&mut self) {
+        if self.oldest.is_some_and(|t| t.elapsed() >= FLUSH_AGE) {
+            self.flush();
+        }
+    }
+
+    /// Stores everything waiting.
+    pub fn flush(&mut self) {
+        self.oldest = None;
+        for (i, stream) in [Stream::Output, Stream::Messages].into_iter().enumerate() {
+            if self.pending[i].is_empty() {
+                continue;
+            }
+            if let Err(e) = self.store.append(stream, &self.pending[i]) {
+                // Keep the text: the next flush tries again.
+                self.store_error.get_or_insert(e);
+                continue;
+            }
+            self.pending[i].clear();
+        }
+    }
+
+    /// Output variables set so far.
+    pub fn output_variables(&self) -> &Map<String, Value> {
+        &self.output_variables
+    }
+
+    /// The first error the store reported, if any.
+    pub fn store_error(&self) -> Option<&str> {
+        self.store_error.as_deref()
+    }
+
+    /// Flushes and hands back the store.
+    pub fn finish(mut self) -> (S, Map<String, Value>) {
+        self.flush();
+        (self.store, self.output_variables)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,100 @@
+//! Waking idle workers the moment there is work, instead of polling.
+//!
+//! Whoever queues a build (or asks a running one to stop) calls
+//! [`Waker::notify`] with the pool's name; idle workers block in
+//! [`Listener::wait`] and return within milliseconds. Polling remains only
+//! as a slow fallback (`worker.poll_seconds`) in case a wake-up is lost.
+//!
+//! * SQLite (one machine): every listener owns a Unix datagram socket in
+//!   `<data_dir>/run/wake/`; a notification is one datagram to each.
+//! * PostgreSQL (many machines): `NOTIFY vespene_wake, '<pool>'` and a
+//!   `LISTEN`ing libpq connection per worker, waited on with `poll(2)`.
+
+mod local;
+mod pg;
+
+use std::path::Path;
+use std::time::Duration;
+
+/// The channel every notification travels on.
+pub const CHANNEL: &str = "vespene_wake";
+/// A notification for every pool (a stop request, say).
+pub const ALL_POOLS: &str = "*";
+
+/// Sends wake-ups.
+pub trait Notify: Send + Sync {
+    /// Wakes the listeners of `pool` (or of every pool, with [`ALL_POOLS`]).
+    fn notify(&self, pool: &str);
+}
+
+/// Waits for wake-ups of one pool.
+pub trait Listener: Send {
+    /// Blocks until a notification for this pool (or every pool) arrives,
+    /// or `timeout` passes. True when woken.
+    fn wait(&mut self, timeout: Duration) -> bool;
+}
+
+/// The wake-up mechanism of a database: local sockets for SQLite, LISTEN /
+/// NOTIFY for PostgreSQL.
+#[derive(Debug, Clone)]
+pub enum Waker {
+    Local(local::LocalWaker),
+    Postgres(pg::PgWaker),
+}
+
+impl Waker {
+    /// The mechanism that fits `database_url`, with local sockets under
+    /// `data_dir` (used for SQLite).
+    pub fn for_database(database_url: &str, data_dir: &Path) -> Waker {
+        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+            Waker::Postgres(pg::PgWaker::new(database_url))
+        } else {
+            Waker::Local(local::LocalWaker::new(&data_dir.join("run").join("wake")))
+        }
+    }
+
+    /// A listener for `pool`. When the mechanism cannot be set up (a full
+    /// disk, a database that refuses), the listener degrades to sleeping
+    /// for the timeout, which is the polling fallback; the reason is
+    /// logged once.
+    pub fn listen(&self, pool: &str) -> Box<dyn Listener> {
+        let result = match self {
+            Waker::Local(w) => w
+                .listen(pool)
+                .map(|l| Box::new(l) as Box<dyn Listener>)
+                .map_err(|e| e.to_string()),
+            Waker::Postgres(w) => w.listen(pool).map(|l| Box::new(l) as Box<dyn Listener>),
+        };
+        result.unwrap_or_else(|e| {
+            tracing::warn!("wake-ups unavailable, polling instead: {e}");
+            Box::new(Sleeper)
+        })
+    }
+}
+
+impl Notify for Waker {
+    fn notify(&self, pool: &str) {
+        match self {
+            Waker::Local(w) => w.notify(pool),
+            Waker::Postgres(w) => w.notify(pool),
+        }
+    }
+}
+
+/// The fallback: just sleeps.
+struct Sleeper;
+
+impl Listener for Sleeper {
+    fn wait(&mut self, timeout: Duration) -> bool {
+        std::thread::sleep(timeout);
+        false
+    }
+}
+
+/// Whether a notification's payload concerns `pool`.
+fn concerns(payload: &str, pool: &str) -> bool {
+    payload == pool || payload == ALL_POOLS
+}
+
+#[cfg(test)]
+mod tests;

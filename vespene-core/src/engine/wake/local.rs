@@ -1,0 +1,105 @@
+//! Wake-ups between processes of one machine: a Unix datagram socket per
+//! listener in one directory; a notification is a datagram to each. A
+//! socket whose owner died is removed by the next notifier.
+
+use super::{Listener, Notify, concerns};
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+#[derive(Debug, Clone)]
+pub struct LocalWaker {
+    dir: PathBuf,
+}
+
+static SEQ: AtomicU64 = AtomicU64::new(0);
+
+impl LocalWaker {
+    pub fn new(dir: &Path) -> LocalWaker {
+        LocalWaker {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn listen(&self, pool: &str) -> std::io::Result<LocalListener> {
+        std::fs::create_dir_all(&self.dir)?;
+        let path = self.dir.join(format!(
+            "{}-{}.sock",
+            std::process::id(),
+            SEQ.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_file(&path);
+        let socket = UnixDatagram::bind(&path)?;
+        Ok(LocalListener {
+            socket,
+            path,
+            pool: pool.to_string(),
+        })
+    }
+}
+
+impl Notify for LocalWaker {
+    fn notify(&self, pool: &str) {
+        let Ok(entries) = std::fs::read_dir(&self.dir) else {
+            return;
+        };
+        let Ok(sender) = UnixDatagram::unbound() else {
+            return;
+        };
+        sender.set_nonblocking(true).ok();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.extension().is_none_or(|e| e != "sock") {
+                continue;
+            }
+            if let Err(e) = sender.send_to(pool.as_bytes(), &path)
+                && e.kind() == std::io::ErrorKind::ConnectionRefused
+            {
+                // Nobody listens there any more.
+                let _ = std::fs::remove_file(&path);
+            }
+        }
+    }
+}
+
+pub struct LocalListener {
+    socket: UnixDatagram,
+    path: PathBuf,
+    pool: String,
+}
+
+impl Listener for LocalListener {
+    fn wait(&mut self, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        let mut buf = [0u8; 512];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            if self.socket.set_read_timeout(Some(left)).is_err() {
+                std::thread::sleep(left);
+                return false;
+            }
+            match self.socket.recv(&mut buf) {
+                Ok(n) => {
+                    if concerns(&String::from_utf8_lossy(&buf[..n]), &self.pool) {
+                        // Drain what else is waiting: one wake-up is enough.
+                        self.socket.set_nonblocking(true).ok();
+                        while self.socket.recv(&mut buf).is_ok() {}
+                        self.socket.set_nonblocking(false).ok();
+                        return true;
+                    }
+                }
+                Err(_) => return false,
+            }
+        }
+    }
+}
+
+impl Drop for LocalListener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
