@@ -2,6 +2,12 @@
 //! modules) the database, builds and workers. The `vespene` binary is a thin
 //! layer over this crate.
 
+pub mod accounts;
+pub mod authz;
+pub mod db;
+pub mod engine;
+pub mod ops;
 pub mod plugins;
 pub mod process;
+pub mod secrets;
 pub mod settings;

@@ -117,7 +117,7 @@ pub fn check_syntax(template: &str) -> Result<(), TemplateError> {
 ///
 /// It displays as one line: what went wrong, with the template's line
 /// number when minijinja knows it, and the causes:
-/// `syntax error: unexpected end of input, expected end of block (line 1)`.
+/// `syntax error: unexpected end of input, expected end of block (line 2)`.
 #[derive(Debug)]
 pub struct TemplateError {
     inner: Error,

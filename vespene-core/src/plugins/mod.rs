@@ -30,7 +30,9 @@ pub const CACHE_FILE: &str = "plugin-cache.json";
 #[derive(Debug)]
 pub struct PluginHost {
     pub catalog: Catalog,
-    pub registry: Registry,
+    /// Shared by the services that call plugins (secrets, authorization,
+    /// the engine).
+    pub registry: Arc<Registry>,
     pub scanner: Scanner,
     /// Problems with configured entries; a server refuses to start with any.
     pub problems: Vec<Problem>,
@@ -59,7 +61,7 @@ impl PluginHost {
         let (registry, problems) = Registry::build(settings, &catalog, &scanner, services);
         PluginHost {
             catalog,
-            registry,
+            registry: Arc::new(registry),
             scanner,
             problems,
         }

@@ -1,0 +1,107 @@
+//! Accounts: users and groups, superusers, password hashing (argon2id, PHC
+//! strings) and personal API tokens. Permission checks are not here: the
+//! CLI's `vespene user create` and the first start of `vespene up` create
+//! users directly; the web UI goes through [`crate::ops`].
+
+mod password;
+mod tokens;
+
+pub use password::{hash_password, verify_password};
+pub use tokens::{NewToken, TOKEN_PREFIX, create_token, list_tokens, lookup_token, revoke_token};
+
+use crate::db::aggregate::{Aggregate, WriteCtx};
+use crate::db::users::{User, UserInput, Users};
+use crate::db::{Db, DbConn, DbError, groups};
+use crate::secrets::Secrets;
+use vespene_plugin_api::{GroupRef, UserInfo};
+
+/// Creates user `name` (`vespene user create`). `password`: `None` makes
+/// a user who cannot log in with a password (tokens only).
+pub fn create_user(
+    db: &Db,
+    name: &str,
+    password: Option<&str>,
+    superuser: bool,
+) -> Result<User, DbError> {
+    if password == Some("") {
+        return Err(DbError::Invalid {
+            object: "user",
+            field: "password".into(),
+            reason: "must not be empty".into(),
+        });
+    }
+    let mut conn = db.conn()?;
+    let input = UserInput {
+        username: name.to_string(),
+        password: password.map(str::to_string),
+        is_superuser: superuser,
+        ..UserInput::default()
+    };
+    let secrets = Secrets::none();
+    let ctx = WriteCtx {
+        secrets: &secrets,
+        user_id: None,
+    };
+    let id = Users::insert(&mut conn, &ctx, &input)?;
+    Ok(Users::get(&mut conn, id)?.user)
+}
+
+/// The user `name` if `password` is theirs and they are active; records
+/// the login.
+pub fn authenticate(db: &Db, name: &str, password: &str) -> Result<Option<UserInfo>, DbError> {
+    let mut conn = db.conn()?;
+    let Some(user) = Users::find_by_name(&mut conn, name)? else {
+        // Spend the same time as a real check, so timing does not tell
+        // which names exist.
+        let _ = verify_password(password, dummy_hash());
+        return Ok(None);
+    };
+    let ok = user.is_active
+        && user
+            .password_hash
+            .as_deref()
+            .is_some_and(|h| verify_password(password, h));
+    if !ok {
+        return Ok(None);
+    }
+    crate::db::users::touch_login(&mut conn, user.id)?;
+    Ok(Some(user_info_of(&mut conn, &user)?))
+}
+
+/// A hash to check against when the user does not exist (made once).
+fn dummy_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| hash_password("no such user").unwrap_or_default())
+}
+
+/// Sets (`Some`) or removes (`None`) the password of user `id`.
+pub fn set_password(db: &Db, id: i64, password: Option<&str>) -> Result<(), DbError> {
+    let hash = match password {
+        Some(p) => Some(hash_password(p)?),
+        None => None,
+    };
+    crate::db::users::set_password_hash(&mut *db.conn()?, id, hash.as_deref())
+}
+
+/// The request user of user `id`, with their groups (what authorization
+/// plugins see).
+pub fn user_info(conn: &mut DbConn, id: i64) -> Result<UserInfo, DbError> {
+    let user = Users::get(conn, id)?.user;
+    user_info_of(conn, &user)
+}
+
+fn user_info_of(conn: &mut DbConn, user: &User) -> Result<UserInfo, DbError> {
+    let groups = groups::of_user(conn, user.id)?
+        .into_iter()
+        .map(|g| GroupRef {
+            id: g.id,
+            name: g.name,
+        })
+        .collect();
+    Ok(UserInfo {
+        id: user.id,
+        username: user.username.clone(),
+        is_superuser: user.is_superuser,
+        groups,
+    })
+}

@@ -1,0 +1,191 @@
+//! Build output as appended chunks (DESIGN "Data"): appending N lines is
+//! one INSERT of one row, never a rewrite of what is stored, so a
+//! million-line build costs what its bytes cost. Reading concatenates the
+//! chunks in order; a follower remembers the last `seq` it saw and asks for
+//! what came after.
+//!
+//! `seq` counts from 1 per (build, stream) and is computed inside the
+//! INSERT (`MAX(seq) + 1`, one index probe); two concurrent writers of the
+//! same stream collide on the primary key and the loser retries, so the
+//! numbers stay dense and ordered by commit.
+
+use super::schema::build_output::dsl as t;
+use super::{DbConn, DbError};
+use diesel::connection::{AnsiTransactionManager, TransactionManager};
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+use diesel::sql_types::{BigInt, Integer, SmallInt, Text};
+
+/// Which text of a build.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutputStream {
+    /// What the build script prints.
+    Output,
+    /// Housekeeping: commands run, checkout, triggers, pipeline evaluation.
+    Messages,
+}
+
+impl OutputStream {
+    fn code(self) -> i16 {
+        match self {
+            OutputStream::Output => 0,
+            OutputStream::Messages => 1,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OutputStream::Output => "output",
+            OutputStream::Messages => "messages",
+        }
+    }
+}
+
+/// What [`read_output`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputRead {
+    /// The chunks after `after_seq`, concatenated (each line ends in `\n`).
+    pub text: String,
+    /// The `seq` of the last chunk returned, or `after_seq` when none was;
+    /// pass it as `after_seq` to read what comes next.
+    pub last_seq: i64,
+    /// How many chunks were read.
+    pub chunks: usize,
+    /// How many lines they hold.
+    pub lines: i64,
+}
+
+#[derive(QueryableByName)]
+struct Seq {
+    #[diesel(sql_type = BigInt)]
+    seq: i64,
+}
+
+const SQLITE_APPEND: &str = "INSERT INTO build_output (build_id, stream, seq, line_count, body) \
+     SELECT ?, ?, COALESCE(MAX(seq), 0) + 1, ?, ? FROM build_output \
+     WHERE build_id = ? AND stream = ? RETURNING seq";
+const POSTGRES_APPEND: &str = "INSERT INTO build_output (build_id, stream, seq, line_count, body) \
+     SELECT $1, $2, COALESCE(MAX(seq), 0) + 1, $3, $4 FROM build_output \
+     WHERE build_id = $1 AND stream = $2 RETURNING seq";
+
+/// Appends `lines` (each without its newline) to a stream of build
+/// `build_id` as one chunk; returns the chunk's `seq`. Appending nothing
+/// stores nothing and returns 0.
+pub fn append_output<S: AsRef<str>>(
+    conn: &mut DbConn,
+    build_id: i64,
+    stream: OutputStream,
+    lines: &[S],
+) -> Result<i64, DbError> {
+    if lines.is_empty() {
+        return Ok(0);
+    }
+    let mut body = String::with_capacity(lines.iter().map(|l| l.as_ref().len() + 1).sum());
+    for line in lines {
+        body.push_str(line.as_ref());
+        body.push('\n');
+    }
+    let count = i32::try_from(lines.len()).unwrap_or(i32::MAX);
+    append_body(conn, build_id, stream, count, &body)
+}
+
+/// Appends already-joined text (lines ending in `\n`) holding
+/// `line_count` lines as one chunk.
+pub fn append_body(
+    conn: &mut DbConn,
+    build_id: i64,
+    stream: OutputStream,
+    line_count: i32,
+    body: &str,
+) -> Result<i64, DbError> {
+    let code = stream.code();
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
+        let result = match conn {
+            DbConn::Sqlite(c) => diesel::sql_query(SQLITE_APPEND)
+                .bind::<BigInt, _>(build_id)
+                .bind::<SmallInt, _>(code)
+                .bind::<Integer, _>(line_count)
+                .bind::<Text, _>(body)
+                .bind::<BigInt, _>(build_id)
+                .bind::<SmallInt, _>(code)
+                .get_result::<Seq>(c),
+            DbConn::Postgres(c) => diesel::sql_query(POSTGRES_APPEND)
+                .bind::<BigInt, _>(build_id)
+                .bind::<SmallInt, _>(code)
+                .bind::<Integer, _>(line_count)
+                .bind::<Text, _>(body)
+                .get_result::<Seq>(c),
+        };
+        match result {
+            Ok(s) => return Ok(s.seq),
+            Err(DieselError::DatabaseError(DatabaseErrorKind::ForeignKeyViolation, _)) => {
+                return Err(DbError::not_found("build", build_id));
+            }
+            Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
+                if attempts < 20 && !in_transaction(conn)? => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn in_transaction(conn: &mut DbConn) -> Result<bool, DbError> {
+    let status = match conn {
+        DbConn::Sqlite(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+        DbConn::Postgres(c) => AnsiTransactionManager::transaction_manager_status_mut(c),
+    };
+    Ok(status.transaction_depth()?.is_some())
+}
+
+/// Everything of a stream after chunk `after_seq` (0: from the start).
+pub fn read_output(
+    conn: &mut DbConn,
+    build_id: i64,
+    stream: OutputStream,
+    after_seq: i64,
+) -> Result<OutputRead, DbError> {
+    read_output_limited(conn, build_id, stream, after_seq, i64::MAX)
+}
+
+/// Like [`read_output`], at most `max_chunks` chunks (a follower reading a
+/// long log in steps).
+pub fn read_output_limited(
+    conn: &mut DbConn,
+    build_id: i64,
+    stream: OutputStream,
+    after_seq: i64,
+    max_chunks: i64,
+) -> Result<OutputRead, DbError> {
+    let rows: Vec<(i64, i32, String)> = t::build_output
+        .filter(t::build_id.eq(build_id))
+        .filter(t::stream.eq(stream.code()))
+        .filter(t::seq.gt(after_seq))
+        .order(t::seq.asc())
+        .limit(max_chunks.max(1))
+        .select((t::seq, t::line_count, t::body))
+        .load(conn)?;
+    let mut read = OutputRead {
+        text: String::with_capacity(rows.iter().map(|r| r.2.len()).sum()),
+        last_seq: after_seq,
+        chunks: rows.len(),
+        lines: 0,
+    };
+    for (seq, count, body) in rows {
+        read.text.push_str(&body);
+        read.last_seq = seq;
+        read.lines += i64::from(count);
+    }
+    Ok(read)
+}
+
+/// The `seq` of the last chunk of a stream (0 when there is none).
+pub fn last_seq(conn: &mut DbConn, build_id: i64, stream: OutputStream) -> Result<i64, DbError> {
+    let max: Option<i64> = t::build_output
+        .filter(t::build_id.eq(build_id))
+        .filter(t::stream.eq(stream.code()))
+        .select(diesel::dsl::max(t::seq))
+        .first(conn)?;
+    Ok(max.unwrap_or(0))
+}

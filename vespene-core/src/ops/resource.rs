@@ -1,0 +1,242 @@
+//! The operations every object kind shares, checked once for all of them:
+//! `create` (Create), `get` (View filter, then View check), `update` (Edit),
+//! `delete` (Delete), `list` (List check, List filter in SQL).
+
+use super::{OpError, Ops, PageRequest};
+use crate::authz::Actor;
+use crate::db::aggregate::{Aggregate, WriteCtx};
+use crate::db::authz_sql::is_all;
+use crate::db::projects::Projects;
+use crate::db::ssh_keys::{SshKeySecrets, SshKeys};
+use crate::db::users::{UserInput, Users};
+use crate::db::{DbConn, Paged};
+use std::marker::PhantomData;
+use vespene_plugin_api::kinds::authorization::{Action, ObjectFacts};
+
+/// The operations on objects of kind `A` (`ops.projects()` …).
+pub struct Resource<'a, A: Aggregate> {
+    ops: &'a Ops,
+    kind: PhantomData<A>,
+}
+
+impl<A: Aggregate> std::fmt::Debug for Resource<'_, A> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Resource").field("kind", &A::KIND).finish()
+    }
+}
+
+impl<'a, A: Aggregate> Resource<'a, A> {
+    pub(super) fn new(ops: &'a Ops) -> Self {
+        Resource {
+            ops,
+            kind: PhantomData,
+        }
+    }
+
+    fn ctx(&self, actor: &Actor) -> WriteCtx<'a> {
+        WriteCtx {
+            secrets: &self.ops.secrets,
+            user_id: actor.user_id(),
+        }
+    }
+
+    /// Checks `action` on object `id` for `actor`: the object's facts go to
+    /// the plugins' checks, and the object must pass their filter for the
+    /// action. A view that fails the filter is `NotFound` (existence is not
+    /// revealed); anything else refused is `Denied`.
+    fn authorize(
+        &self,
+        conn: &mut DbConn,
+        actor: &Actor,
+        action: Action,
+        id: i64,
+    ) -> Result<ObjectFacts, OpError> {
+        let facts = A::facts(conn, id)?;
+        if *actor == Actor::System {
+            return Ok(facts);
+        }
+        let authz = &self.ops.authz;
+        let filter = authz.filter(actor, action, A::KIND);
+        let visible = is_all(&filter) || A::matches(conn, id, &filter)?;
+        if !visible {
+            return Err(if action == Action::View {
+                OpError::NotFound {
+                    object: A::NOUN,
+                    key: format!("#{id}"),
+                }
+            } else {
+                OpError::Denied {
+                    reason: format!("this {} is not yours to {}", A::NOUN, action.as_str()),
+                }
+            });
+        }
+        authz.check(actor, action, A::KIND, Some(&facts))?;
+        Ok(facts)
+    }
+
+    /// Whether `actor` may do `action` (on object `id`, or on the kind for
+    /// list/create): for showing or hiding buttons.
+    pub fn can(&self, actor: &Actor, action: Action, id: Option<i64>) -> Result<bool, OpError> {
+        let result = match id {
+            Some(id) => {
+                let mut conn = self.ops.db.conn()?;
+                self.authorize(&mut conn, actor, action, id).map(|_| ())
+            }
+            None => self
+                .ops
+                .authz
+                .check(actor, action, A::KIND, None)
+                .map_err(OpError::from),
+        };
+        match result {
+            Ok(()) => Ok(true),
+            Err(OpError::Denied { .. } | OpError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Creates an object; `created_by` is the actor.
+    pub fn create(&self, actor: &Actor, input: &A::Input) -> Result<A::Detail, OpError> {
+        self.ops.authz.check(actor, Action::Create, A::KIND, None)?;
+        let mut conn = self.ops.db.conn()?;
+        let id = A::insert(&mut conn, &self.ctx(actor), input)?;
+        Ok(A::get(&mut conn, id)?)
+    }
+
+    /// One object with its links.
+    pub fn get(&self, actor: &Actor, id: i64) -> Result<A::Detail, OpError> {
+        let mut conn = self.ops.db.conn()?;
+        self.authorize(&mut conn, actor, Action::View, id)?;
+        Ok(A::get(&mut conn, id)?)
+    }
+
+    /// The id of the object called `name` that `actor` may view.
+    pub fn id_by_name(&self, actor: &Actor, name: &str) -> Result<i64, OpError>
+    where
+        A::Row: HasId,
+    {
+        let mut conn = self.ops.db.conn()?;
+        let row = A::find_by_name(&mut conn, name)?.ok_or_else(|| OpError::NotFound {
+            object: A::NOUN,
+            key: format!("'{}'", name.trim()),
+        })?;
+        let id = row.id();
+        self.authorize(&mut conn, actor, Action::View, id)
+            .map_err(|e| match e {
+                OpError::NotFound { object, .. } => OpError::NotFound {
+                    object,
+                    key: format!("'{}'", name.trim()),
+                },
+                other => other,
+            })?;
+        Ok(id)
+    }
+
+    /// Replaces every field and link of object `id`.
+    pub fn update(&self, actor: &Actor, id: i64, input: &A::Input) -> Result<A::Detail, OpError> {
+        let mut conn = self.ops.db.conn()?;
+        self.authorize(&mut conn, actor, Action::Edit, id)?;
+        A::update(&mut conn, &self.ctx(actor), id, input)?;
+        Ok(A::get(&mut conn, id)?)
+    }
+
+    /// Deletes object `id` (reference §1.13 semantics).
+    pub fn delete(&self, actor: &Actor, id: i64) -> Result<(), OpError> {
+        let mut conn = self.ops.db.conn()?;
+        self.authorize(&mut conn, actor, Action::Delete, id)?;
+        Ok(A::delete(&mut conn, id)?)
+    }
+
+    /// One page of the objects `actor` may list, ordered by name.
+    pub fn list(
+        &self,
+        actor: &Actor,
+        filter: &A::ListFilter,
+        page: PageRequest,
+    ) -> Result<Paged<A::Row>, OpError> {
+        self.ops.authz.check(actor, Action::List, A::KIND, None)?;
+        let authz = self.ops.authz.filter(actor, Action::List, A::KIND);
+        let mut conn = self.ops.db.conn()?;
+        Ok(A::list(&mut conn, filter, &authz, self.ops.page(page))?)
+    }
+}
+
+/// Rows with an id.
+pub trait HasId {
+    fn id(&self) -> i64;
+}
+
+macro_rules! has_id {
+    ($($t:ty),+) => { $(impl HasId for $t { fn id(&self) -> i64 { self.id } })+ };
+}
+
+has_id!(
+    crate::db::projects::Project,
+    crate::db::pipelines::Pipeline,
+    crate::db::stages::Stage,
+    crate::db::snippets::Snippet,
+    crate::db::variable_sets::VariableSet,
+    crate::db::ssh_keys::SshKey,
+    crate::db::service_logins::ServiceLogin,
+    crate::db::worker_pools::WorkerPool,
+    crate::db::organizations::Organization,
+    crate::db::users::User,
+    crate::db::groups::Group
+);
+
+impl Resource<'_, Projects> {
+    /// Checks that `actor` may start project `id` (the engine then queues
+    /// the build).
+    pub fn authorize_start(&self, actor: &Actor, id: i64) -> Result<ObjectFacts, OpError> {
+        let mut conn = self.ops.db.conn()?;
+        self.authorize(&mut conn, actor, Action::View, id)?;
+        let facts = Projects::facts(&mut conn, id)?;
+        self.ops
+            .authz
+            .check(actor, Action::Start, Projects::KIND, Some(&facts))?;
+        Ok(facts)
+    }
+}
+
+impl Resource<'_, SshKeys> {
+    /// The decrypted key of `id`, for someone who may edit it.
+    pub fn reveal(&self, actor: &Actor, id: i64) -> Result<SshKeySecrets, OpError> {
+        let mut conn = self.ops.db.conn()?;
+        self.authorize(&mut conn, actor, Action::Edit, id)?;
+        Ok(crate::db::ssh_keys::reveal(
+            &mut conn,
+            &self.ops.secrets,
+            id,
+        )?)
+    }
+}
+
+impl Resource<'_, Users> {
+    /// Like [`Resource::update`], but only superusers may change anyone's
+    /// superuser flag, active flag or groups (reference §7.2: users edit
+    /// themselves without those).
+    pub fn update_user(
+        &self,
+        actor: &Actor,
+        id: i64,
+        input: &UserInput,
+    ) -> Result<crate::db::users::UserDetail, OpError> {
+        if !actor.is_superuser() {
+            let mut conn = self.ops.db.conn()?;
+            let current = Users::get(&mut conn, id)?;
+            let mut wanted = input.groups.clone();
+            wanted.sort_unstable();
+            wanted.dedup();
+            if input.is_superuser != current.user.is_superuser
+                || input.is_active != current.user.is_active
+                || wanted != current.groups
+            {
+                return Err(OpError::Denied {
+                    reason: "only superusers may change superuser status, active status or groups"
+                        .into(),
+                });
+            }
+        }
+        self.update(actor, id, input)
+    }
+}
