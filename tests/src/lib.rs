@@ -2,5 +2,6 @@
 //! of its own (settings, data and plugin directories), and real plugin
 //! files.
 
+pub mod engine;
 pub mod fixtures;
 pub mod harness;

@@ -3,7 +3,9 @@
 //! layer over this crate.
 
 pub mod accounts;
+pub mod app;
 pub mod authz;
+pub mod config_as_code;
 pub mod db;
 pub mod engine;
 pub mod ops;

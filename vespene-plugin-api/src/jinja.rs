@@ -99,9 +99,33 @@ pub fn render<C: Serialize + ?Sized>(
     context: &C,
     undefined: Undefined,
 ) -> Result<String, TemplateError> {
-    shared(undefined)
-        .render_str(template, Value::from(Serde(context)))
-        .map_err(TemplateError::from)
+    let env = shared(undefined);
+    let ctx = Value::from(Serde(context));
+    env.render_str(template, ctx.clone()).map_err(|e| {
+        let mut err = TemplateError::from(e);
+        if err.inner.kind() == ErrorKind::UndefinedError {
+            err.undefined = undefined_names(env, template, &ctx);
+        }
+        err
+    })
+}
+
+/// The top-level names `template` uses that `ctx` does not define, so an
+/// undefined-value error can say which (as Jinja2's "'x' is undefined").
+fn undefined_names(env: &Environment<'static>, template: &str, ctx: &Value) -> Vec<String> {
+    let Ok(t) = env.template_from_str(template) else {
+        return Vec::new();
+    };
+    let mut names: Vec<String> = t
+        .undeclared_variables(false)
+        .into_iter()
+        .filter(|name| {
+            ctx.get_attr(name).is_ok_and(|v| v.is_undefined())
+                && env.globals().all(|(g, _)| g != name.as_str())
+        })
+        .collect();
+    names.sort();
+    names
 }
 
 /// Checks that `template` parses, without rendering it. The undefined
@@ -121,6 +145,8 @@ pub fn check_syntax(template: &str) -> Result<(), TemplateError> {
 #[derive(Debug)]
 pub struct TemplateError {
     inner: Error,
+    /// For an undefined-value error: the names the context lacks.
+    undefined: Vec<String>,
 }
 
 impl TemplateError {
@@ -143,7 +169,10 @@ impl TemplateError {
 
 impl From<Error> for TemplateError {
     fn from(inner: Error) -> Self {
-        TemplateError { inner }
+        TemplateError {
+            inner,
+            undefined: Vec::new(),
+        }
     }
 }
 
@@ -154,6 +183,17 @@ impl fmt::Display for TemplateError {
             Some(detail) => format!("{}: {detail}", e.kind()),
             None => e.kind().to_string(),
         };
+        match self.undefined.as_slice() {
+            [] => {}
+            [one] => text.push_str(&format!(" ('{one}' is undefined)")),
+            many => text.push_str(&format!(
+                " ({} are undefined)",
+                many.iter()
+                    .map(|n| format!("'{n}'"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )),
+        }
         if let Some(line) = e.line() {
             text.push_str(&format!(" (line {line})"));
         }

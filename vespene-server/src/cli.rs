@@ -27,6 +27,30 @@ pub enum Command {
     /// Inspect the effective settings.
     #[command(subcommand)]
     Settings(SettingsCommand),
+    /// The embedded default: SQLite, one supervised worker, stock plugins.
+    Up(crate::commands::up::UpArgs),
+    /// Run builds of a worker pool.
+    Worker(crate::commands::worker::WorkerArgs),
+    /// Start or stop a project's build.
+    #[command(subcommand)]
+    Project(crate::commands::project::ProjectCommand),
+    /// List builds, show one, follow its log, stop it.
+    #[command(subcommand)]
+    Build(crate::commands::build::BuildCommand),
+    /// Apply the embedded database migrations to the configured database.
+    Migrate,
+    /// Users, their passwords and personal API tokens.
+    #[command(subcommand)]
+    User(crate::commands::users::UserCommand),
+    /// The key file that encrypts secrets at rest.
+    #[command(subcommand)]
+    Secrets(crate::commands::secrets::SecretsCommand),
+    /// Create or update objects by name from YAML files (configuration as
+    /// code); each file is all or nothing.
+    Apply(crate::commands::apply::ApplyArgs),
+    /// Write stored objects as YAML in the format `vespene apply` reads
+    /// (secrets left out).
+    Export(crate::commands::apply::ExportArgs),
 }
 
 #[derive(Debug, Subcommand)]

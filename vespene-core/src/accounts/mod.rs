@@ -23,6 +23,41 @@ pub fn create_user(
     password: Option<&str>,
     superuser: bool,
 ) -> Result<User, DbError> {
+    create_user_with(
+        db,
+        &NewUser {
+            name,
+            password,
+            superuser,
+            email: "",
+        },
+    )
+}
+
+/// What `vespene user create` asks for.
+#[derive(Clone, Copy, Default)]
+pub struct NewUser<'a> {
+    pub name: &'a str,
+    /// `None`: the user cannot log in with a password until one is set.
+    pub password: Option<&'a str>,
+    pub superuser: bool,
+    pub email: &'a str,
+}
+
+impl std::fmt::Debug for NewUser<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("name", &self.name)
+            .field("password", &self.password.map(|_| "<redacted>"))
+            .field("superuser", &self.superuser)
+            .field("email", &self.email)
+            .finish()
+    }
+}
+
+/// Creates a user (see [`NewUser`]).
+pub fn create_user_with(db: &Db, new: &NewUser<'_>) -> Result<User, DbError> {
+    let password = new.password;
     if password == Some("") {
         return Err(DbError::Invalid {
             object: "user",
@@ -32,9 +67,10 @@ pub fn create_user(
     }
     let mut conn = db.conn()?;
     let input = UserInput {
-        username: name.to_string(),
+        username: new.name.to_string(),
+        email: new.email.trim().to_string(),
         password: password.map(str::to_string),
-        is_superuser: superuser,
+        is_superuser: new.superuser,
         ..UserInput::default()
     };
     let secrets = Secrets::none();
@@ -44,6 +80,14 @@ pub fn create_user(
     };
     let id = Users::insert(&mut conn, &ctx, &input)?;
     Ok(Users::get(&mut conn, id)?.user)
+}
+
+/// The user called `name` (`NotFound` when there is none).
+pub fn user_by_name(db: &Db, name: &str) -> Result<User, DbError> {
+    Users::find_by_name(&mut *db.conn()?, name)?.ok_or_else(|| DbError::NotFound {
+        object: "user",
+        key: format!("'{}'", name.trim()),
+    })
 }
 
 /// The user `name` if `password` is theirs and they are active; records

@@ -1,6 +1,51 @@
 //! The build engine: what happens to a build from queue to end.
+//!
+//! * [`queue`]: starting a project (variables, template, queueing) and
+//!   stopping a build;
+//! * [`claim`]: a worker claiming a build atomically, on both backends;
+//! * [`runner`]: running one claimed build (build root, triggers, checkout,
+//!   isolation, output, final state);
+//! * [`worker`]: the worker loop (claims, heartbeats, orphans, wake-ups);
+//! * [`log`], [`context`], [`schedule`], [`triggers`], [`wake`]: the parts
+//!   they share.
 
+pub mod claim;
+pub mod context;
 pub mod log;
+pub mod pipeline;
+pub mod queue;
+pub mod runner;
 pub mod schedule;
+pub mod scheduler;
+pub mod ssh;
+pub mod store;
 pub mod triggers;
 pub mod wake;
+pub mod worker;
+
+use crate::db::DbError;
+use crate::ops::OpError;
+
+/// Why an engine operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Op(#[from] OpError),
+    #[error(transparent)]
+    Database(#[from] DbError),
+    /// The project has a build running.
+    #[error("{0}")]
+    Busy(String),
+    /// The build has already ended.
+    #[error("{0}")]
+    NotStoppable(String),
+    /// Something a worker needs is missing or broken.
+    #[error("{0}")]
+    Worker(String),
+}
+
+impl From<diesel::result::Error> for EngineError {
+    fn from(e: diesel::result::Error) -> Self {
+        EngineError::Database(e.into())
+    }
+}

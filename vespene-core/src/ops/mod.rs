@@ -31,7 +31,7 @@ mod resource;
 
 pub use builds::BuildOps;
 pub use error::OpError;
-pub use resource::Resource;
+pub use resource::{HasId, Resource};
 
 pub use crate::authz::{Actor, Authz, Denied};
 pub use crate::db::aggregate::NameFilter;
@@ -143,6 +143,12 @@ impl Ops {
             });
         }
         Ok(Actor::User(crate::accounts::user_info(&mut conn, user_id)?))
+    }
+
+    /// The operations on objects of kind `A`, for code generic over kinds
+    /// (configuration as code); `ops.projects()` and the like are the same.
+    pub fn resource<A: crate::db::aggregate::Aggregate>(&self) -> Resource<'_, A> {
+        Resource::new(self)
     }
 
     pub fn projects(&self) -> Resource<'_, Projects> {

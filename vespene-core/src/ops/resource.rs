@@ -97,17 +97,33 @@ impl<'a, A: Aggregate> Resource<'a, A> {
 
     /// Creates an object; `created_by` is the actor.
     pub fn create(&self, actor: &Actor, input: &A::Input) -> Result<A::Detail, OpError> {
-        self.ops.authz.check(actor, Action::Create, A::KIND, None)?;
         let mut conn = self.ops.db.conn()?;
-        let id = A::insert(&mut conn, &self.ctx(actor), input)?;
-        Ok(A::get(&mut conn, id)?)
+        self.create_in(&mut conn, actor, input)
+    }
+
+    /// [`Resource::create`] on `conn`, inside the caller's transaction
+    /// (configuration as code applies a whole file in one).
+    pub fn create_in(
+        &self,
+        conn: &mut DbConn,
+        actor: &Actor,
+        input: &A::Input,
+    ) -> Result<A::Detail, OpError> {
+        self.ops.authz.check(actor, Action::Create, A::KIND, None)?;
+        let id = A::insert(conn, &self.ctx(actor), input)?;
+        Ok(A::get(conn, id)?)
     }
 
     /// One object with its links.
     pub fn get(&self, actor: &Actor, id: i64) -> Result<A::Detail, OpError> {
         let mut conn = self.ops.db.conn()?;
-        self.authorize(&mut conn, actor, Action::View, id)?;
-        Ok(A::get(&mut conn, id)?)
+        self.get_in(&mut conn, actor, id)
+    }
+
+    /// [`Resource::get`] on `conn`.
+    pub fn get_in(&self, conn: &mut DbConn, actor: &Actor, id: i64) -> Result<A::Detail, OpError> {
+        self.authorize(conn, actor, Action::View, id)?;
+        Ok(A::get(conn, id)?)
     }
 
     /// The id of the object called `name` that `actor` may view.
@@ -116,12 +132,25 @@ impl<'a, A: Aggregate> Resource<'a, A> {
         A::Row: HasId,
     {
         let mut conn = self.ops.db.conn()?;
-        let row = A::find_by_name(&mut conn, name)?.ok_or_else(|| OpError::NotFound {
+        self.id_by_name_in(&mut conn, actor, name)
+    }
+
+    /// [`Resource::id_by_name`] on `conn`.
+    pub fn id_by_name_in(
+        &self,
+        conn: &mut DbConn,
+        actor: &Actor,
+        name: &str,
+    ) -> Result<i64, OpError>
+    where
+        A::Row: HasId,
+    {
+        let row = A::find_by_name(conn, name)?.ok_or_else(|| OpError::NotFound {
             object: A::NOUN,
             key: format!("'{}'", name.trim()),
         })?;
         let id = row.id();
-        self.authorize(&mut conn, actor, Action::View, id)
+        self.authorize(conn, actor, Action::View, id)
             .map_err(|e| match e {
                 OpError::NotFound { object, .. } => OpError::NotFound {
                     object,
@@ -135,9 +164,20 @@ impl<'a, A: Aggregate> Resource<'a, A> {
     /// Replaces every field and link of object `id`.
     pub fn update(&self, actor: &Actor, id: i64, input: &A::Input) -> Result<A::Detail, OpError> {
         let mut conn = self.ops.db.conn()?;
-        self.authorize(&mut conn, actor, Action::Edit, id)?;
-        A::update(&mut conn, &self.ctx(actor), id, input)?;
-        Ok(A::get(&mut conn, id)?)
+        self.update_in(&mut conn, actor, id, input)
+    }
+
+    /// [`Resource::update`] on `conn`.
+    pub fn update_in(
+        &self,
+        conn: &mut DbConn,
+        actor: &Actor,
+        id: i64,
+        input: &A::Input,
+    ) -> Result<A::Detail, OpError> {
+        self.authorize(conn, actor, Action::Edit, id)?;
+        A::update(conn, &self.ctx(actor), id, input)?;
+        Ok(A::get(conn, id)?)
     }
 
     /// Deletes object `id` (reference §1.13 semantics).
@@ -221,9 +261,20 @@ impl Resource<'_, Users> {
         id: i64,
         input: &UserInput,
     ) -> Result<crate::db::users::UserDetail, OpError> {
+        let mut conn = self.ops.db.conn()?;
+        self.update_user_in(&mut conn, actor, id, input)
+    }
+
+    /// [`Resource::update_user`] on `conn`.
+    pub fn update_user_in(
+        &self,
+        conn: &mut DbConn,
+        actor: &Actor,
+        id: i64,
+        input: &UserInput,
+    ) -> Result<crate::db::users::UserDetail, OpError> {
         if !actor.is_superuser() {
-            let mut conn = self.ops.db.conn()?;
-            let current = Users::get(&mut conn, id)?;
+            let current = Users::get(conn, id)?;
             let mut wanted = input.groups.clone();
             wanted.sort_unstable();
             wanted.dedup();
@@ -237,6 +288,6 @@ impl Resource<'_, Users> {
                 });
             }
         }
-        self.update(actor, id, input)
+        self.update_in(conn, actor, id, input)
     }
 }

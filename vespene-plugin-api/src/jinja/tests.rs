@@ -260,7 +260,10 @@ fn errors_are_one_line_with_the_line_number() {
     let err = strict("a\nb\n{{ x }} {{ missing }}", json!({"x": 1})).unwrap_err();
     assert!(!err.is_syntax_error());
     assert_eq!(err.line(), Some(3));
-    assert_eq!(err.to_string(), "undefined value (line 3)");
+    assert_eq!(
+        err.to_string(),
+        "undefined value ('missing' is undefined) (line 3)"
+    );
 
     // A message with line breaks of its own (a failing filter's) is joined.
     let mut env = environment(Undefined::Strict);

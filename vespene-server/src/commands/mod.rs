@@ -1,7 +1,15 @@
 //! Subcommand handlers. Each loads what it needs and calls `vespene-core`.
 
+pub mod apply;
+pub mod build;
+pub mod migrate;
 mod plugins;
+pub mod project;
+pub mod secrets;
 mod settings;
+pub mod up;
+pub mod users;
+pub mod worker;
 
 use crate::cli::{Cli, Command};
 use anyhow::Context;
@@ -24,6 +32,52 @@ impl Env {
     }
 }
 
+impl Env {
+    /// The settings with extra environment variables on top (as if they
+    /// were set), for `vespene up`'s embedded defaults.
+    pub fn settings_with(&self, extra: &[(String, String)]) -> anyhow::Result<Settings> {
+        let mut vars: Vec<(String, String)> = std::env::vars().collect();
+        vars.extend(extra.iter().cloned());
+        let settings = Settings::load_with_env(&self.settings_dir, vars)
+            .with_context(|| format!("invalid settings in {}", self.settings_dir.display()))?;
+        init_logging(&settings.log_level);
+        Ok(settings)
+    }
+
+    /// The settings, the plugin host, the database and the core operations,
+    /// for commands that work on stored objects. Fails, naming each
+    /// problem, when a configured plugin cannot be loaded or the database
+    /// needs migrating.
+    pub fn app(
+        &self,
+        migrations: vespene_core::app::Migrations,
+    ) -> anyhow::Result<vespene_core::app::App> {
+        let settings = self.settings()?;
+        let scanner = vespene_core::plugins::Scanner::current_exe()
+            .context("cannot find the vespene executable to run the plugin scanner")?;
+        Ok(vespene_core::app::App::start(
+            settings, scanner, migrations,
+        )?)
+    }
+}
+
+/// Who a command acts as: the system (an administrator on the server
+/// host) unless `--as USER` names a user, whose permissions then apply.
+pub fn actor(
+    app: &vespene_core::app::App,
+    as_user: Option<&str>,
+) -> anyhow::Result<vespene_core::authz::Actor> {
+    let Some(name) = as_user else {
+        return Ok(vespene_core::authz::Actor::System);
+    };
+    let ops = &app.ops;
+    let id = ops
+        .users()
+        .id_by_name(&vespene_core::authz::Actor::System, name)
+        .with_context(|| format!("no user named '{name}'"))?;
+    Ok(ops.actor_for_user(id)?)
+}
+
 fn init_logging(level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("VESPENE_LOG").unwrap_or_else(|_| EnvFilter::new(level));
@@ -41,5 +95,14 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Plugins(c) => plugins::run(&env, c),
         Command::Settings(c) => settings::run(&env, c),
+        Command::Up(a) => up::run(&env, a),
+        Command::Worker(a) => worker::run(&env, a),
+        Command::Project(c) => project::run(&env, c),
+        Command::Build(c) => build::run(&env, c),
+        Command::Migrate => migrate::run(&env),
+        Command::User(c) => users::run(&env, c),
+        Command::Secrets(c) => secrets::run(&env, c),
+        Command::Apply(a) => apply::apply(&env, a),
+        Command::Export(a) => apply::export_cmd(&env, a),
     }
 }

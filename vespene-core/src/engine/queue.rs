@@ -1,0 +1,265 @@
+//! Starting and stopping builds: the one core operation every door (CLI,
+//! web UI, REST API, webhook, schedule, pipeline) calls.
+//!
+//! Starting a project computes its variables through the variables plugins
+//! (in the configured order), puts launch answers on top, renders the
+//! script as a Jinja2 template with strict undefined, and queues the build
+//! with all of that frozen. A template error gives a FAILURE build that
+//! runs nothing (reference "Decisions" 9).
+
+use super::EngineError;
+use super::context::{self, object};
+use crate::app::App;
+use crate::authz::Actor;
+use crate::db::builds::{self, Build, BuildChanges, BuildStatus, NewBuild};
+use crate::db::output::{self, OutputStream};
+use crate::db::projects::{BuildRefs, set_build_refs};
+use crate::db::{DbConn, now, write_tx};
+use crate::engine::wake::{ALL_POOLS, Notify};
+use crate::settings::Section;
+use serde_json::{Map, Value};
+use vespene_plugin_api::jinja::{self, Undefined};
+use vespene_plugin_api::kinds::variables::{VariablesResponse, ops as var_ops};
+
+/// How a project is being started.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StartRequest {
+    /// Answers to the project's launch questions (they override every
+    /// variable).
+    pub launch_answers: Map<String, Value>,
+    /// The previous-stage build that triggered this one (pipelines).
+    pub pipeline_parent_build: Option<i64>,
+}
+
+/// What starting a project produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Started {
+    pub build: Build,
+    /// Why the build failed at once (a template or variables error), if it
+    /// did.
+    pub failed: Option<String>,
+}
+
+fn user_id(actor: &Actor) -> Option<i64> {
+    match actor {
+        Actor::User(u) => Some(u.id),
+        _ => None,
+    }
+}
+
+/// Runs the variables plugins in order, each merged over what came before.
+fn compute_variables(
+    app: &App,
+    conn: &mut DbConn,
+    project: &crate::db::projects::ProjectDetail,
+) -> Result<Map<String, Value>, String> {
+    let mut request = context::variables_request(conn, project).map_err(|e| e.to_string())?;
+    let mut variables = Map::new();
+    for plugin in app.plugins.registry.section(Section::Variables) {
+        request.existing = variables.clone();
+        let args = serde_json::to_string(&request).map_err(|e| e.to_string())?;
+        let answer = plugin
+            .instance()
+            .call(var_ops::COMPUTE, &args)
+            .map_err(|e| format!("variables plugin '{}' failed: {e}", plugin.name()))?;
+        let response: VariablesResponse = serde_json::from_str(&answer).map_err(|e| {
+            format!(
+                "variables plugin '{}' answered with unexpected JSON: {e}",
+                plugin.name()
+            )
+        })?;
+        // Shallow merge: a later plugin's value replaces, never merges.
+        variables.extend(response.variables);
+    }
+    Ok(variables)
+}
+
+/// Starts project `project_id` for `actor`: queues a build (or records a
+/// FAILURE build when its script cannot be rendered).
+pub fn start_project(
+    app: &App,
+    actor: &Actor,
+    project_id: i64,
+    request: &StartRequest,
+) -> Result<Started, EngineError> {
+    app.ops.projects().authorize_start(actor, project_id)?;
+    let mut conn = app.db.conn()?;
+    let project = context::project(&mut conn, project_id)?;
+
+    // Refuse only while the active build runs, as the original did; a
+    // queued duplicate is handled by build_latest.
+    if let Some(active) = project.project.active_build_id
+        && builds::get(&mut conn, active)
+            .map(|b| b.status() == BuildStatus::Running)
+            .unwrap_or(false)
+    {
+        return Err(EngineError::Busy(format!(
+            "project '{}' has build {active} running: stop it first",
+            project.project.name
+        )));
+    }
+
+    let parent = match request.pipeline_parent_build {
+        Some(id) => Some(builds::get(&mut conn, id)?),
+        None => None,
+    };
+    let mut new = NewBuild::queued(project_id, project.project.worker_pool_id);
+    new.created_by = user_id(actor);
+    new.pipeline_id = project.project.pipeline_id;
+    new.launch_answers = Value::Object(request.launch_answers.clone()).to_string();
+    if let Some(p) = &parent {
+        new.pipeline_parent_build_id = Some(p.id);
+        new.pipeline_origin_build_id = Some(p.pipeline_origin_build_id.unwrap_or(p.id));
+    }
+
+    // Variables, then launch answers on top, then the script: all frozen
+    // at queue time.
+    let failure = match compute_variables(app, &mut conn, &project) {
+        Ok(mut variables) => {
+            variables.extend(request.launch_answers.clone());
+            new.variables = Value::Object(variables.clone()).to_string();
+            match jinja::render(&project.project.script, &variables, Undefined::Strict) {
+                Ok(script) => {
+                    new.script = script;
+                    None
+                }
+                Err(e) => Some(format!(
+                    "the project could not be started due to a template error: {e}"
+                )),
+            }
+        }
+        Err(e) => Some(format!(
+            "the project could not be started because its variables could not be computed: {e}"
+        )),
+    };
+
+    let pool = context::pool_info(&mut conn, project.project.worker_pool_id)?.name;
+    let build_id = write_tx(&mut conn, |conn| -> Result<i64, EngineError> {
+        if failure.is_some() {
+            new.status = BuildStatus::Failure;
+        }
+        let id = builds::insert_queued(conn, &new)?;
+        if let Some(reason) = &failure {
+            let t = now();
+            builds::update(
+                conn,
+                id,
+                &BuildChanges {
+                    end_time: Some(Some(t)),
+                    return_code: Some(Some(-1)),
+                    ..BuildChanges::default()
+                },
+            )?;
+            output::append_output(conn, id, OutputStream::Output, &[reason.as_str()])?;
+            output::append_output(conn, id, OutputStream::Messages, &[reason.as_str()])?;
+            set_build_refs(
+                conn,
+                project_id,
+                &BuildRefs {
+                    last_build_id: Some(Some(id)),
+                    ..BuildRefs::default()
+                },
+            )?;
+        } else {
+            set_build_refs(
+                conn,
+                project_id,
+                &BuildRefs {
+                    active_build_id: Some(Some(id)),
+                    ..BuildRefs::default()
+                },
+            )?;
+        }
+        Ok(id)
+    })?;
+    if failure.is_none() {
+        app.waker.notify(&pool);
+    }
+    let build = builds::get(&mut conn, build_id)?;
+    Ok(Started {
+        build,
+        failed: failure,
+    })
+}
+
+/// Stops build `build_id` for `actor`: a queued build ends ABORTED at once;
+/// a running one is asked to stop (ABORTING) and its worker kills its
+/// process tree within seconds, then records ABORTED.
+pub fn stop_build(app: &App, actor: &Actor, build_id: i64) -> Result<Build, EngineError> {
+    app.ops.builds().authorize_stop(actor, build_id)?;
+    let mut conn = app.db.conn()?;
+    let who = match actor {
+        Actor::User(u) => u.username.clone(),
+        _ => "the system".to_string(),
+    };
+    let changed = write_tx(&mut conn, |conn| -> Result<bool, EngineError> {
+        let build = builds::get(conn, build_id)?;
+        match build.status() {
+            BuildStatus::Queued => {
+                builds::update(
+                    conn,
+                    build_id,
+                    &BuildChanges {
+                        end_time: Some(Some(now())),
+                        ..BuildChanges::default()
+                    }
+                    .status(BuildStatus::Aborted),
+                )?;
+                let line = format!("build stopped by {who} before it started");
+                output::append_output(conn, build_id, OutputStream::Messages, &[line.as_str()])?;
+                if let Some(p) = build.project_id {
+                    clear_active(conn, p, build_id, true)?;
+                }
+                Ok(true)
+            }
+            BuildStatus::Running => {
+                builds::update(
+                    conn,
+                    build_id,
+                    &BuildChanges::default().status(BuildStatus::Aborting),
+                )?;
+                let line = format!("stop requested by {who}");
+                output::append_output(conn, build_id, OutputStream::Messages, &[line.as_str()])?;
+                Ok(true)
+            }
+            other => Err(EngineError::NotStoppable(format!(
+                "build {build_id} is {other}, there is nothing to stop"
+            ))),
+        }
+    })?;
+    if changed {
+        app.waker.notify(ALL_POOLS);
+    }
+    Ok(builds::get(&mut conn, build_id)?)
+}
+
+/// Clears a project's active build if it is `build_id`; with `last`, also
+/// records it as the last build.
+pub(crate) fn clear_active(
+    conn: &mut DbConn,
+    project_id: i64,
+    build_id: i64,
+    last: bool,
+) -> Result<(), EngineError> {
+    let active: Option<i64> = {
+        use crate::db::schema::projects;
+        use diesel::prelude::*;
+        projects::table
+            .find(project_id)
+            .select(projects::active_build_id)
+            .first(conn)
+            .map_err(crate::db::DbError::from)?
+    };
+    let refs = BuildRefs {
+        active_build_id: (active == Some(build_id)).then_some(None),
+        last_build_id: last.then_some(Some(build_id)),
+        ..BuildRefs::default()
+    };
+    set_build_refs(conn, project_id, &refs)?;
+    Ok(())
+}
+
+/// The launch answers of a stored build, as variables.
+pub fn launch_answers(build: &Build) -> Map<String, Value> {
+    object(&build.launch_answers)
+}

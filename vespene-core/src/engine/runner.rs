@@ -1,0 +1,738 @@
+//! Running one claimed build: build root, pre triggers, SSH keys, checkout,
+//! `vespene_launch.sh` and `vespene.json`, the isolation plugin running the
+//! script with every line through the output filters into the database,
+//! the final state, success or failure triggers, and the pipeline.
+//!
+//! Stop and timeout kill the build's whole process tree: every command
+//! runs through [`BuildScope`] with the build's cancel token and deadline.
+
+use super::claim::Claimer;
+use super::context;
+use super::log::{BuildLog, FilterChain};
+use super::queue::clear_active;
+use super::ssh::{BuildKeys, Key};
+use super::store::DbLogStore;
+use super::triggers::run_section;
+use super::wake::Listener;
+use super::{EngineError, pipeline};
+use crate::app::App;
+use crate::db::builds::{self, Build, BuildChanges, BuildStatus};
+use crate::db::projects::{BuildRefs, ProjectDetail, set_build_refs};
+use crate::db::{DbConn, now, write_tx};
+use crate::plugins::{CallScope, with_scope};
+use crate::process::{self, CancelToken, CommandSpec, OutputHandler};
+use crate::settings::Section;
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use vespene_plugin_api::kinds::isolation::{IsolationRequest, ops as iso_ops};
+use vespene_plugin_api::kinds::scm::{CheckoutRequest, CheckoutResult, ops as scm_ops};
+use vespene_plugin_api::kinds::trigger::{Event, HookRequest};
+use vespene_plugin_api::{BuildInfo, Credentials, PluginError, RunOutcome, RunRequest, Stream};
+
+type Log = BuildLog<DbLogStore>;
+
+/// What plugin calls made during one build can do to it.
+struct BuildScope {
+    log: Rc<RefCell<Log>>,
+    cancel: CancelToken,
+    cwd: PathBuf,
+    env: Vec<(String, String)>,
+    /// The build's own deadline (the project's timeout), applied to every
+    /// command run during the script phase.
+    deadline: Rc<RefCell<Option<Instant>>>,
+}
+
+struct LogHandler<'a> {
+    log: &'a RefCell<Log>,
+    stream: Stream,
+}
+
+impl OutputHandler for LogHandler<'_> {
+    fn line(&mut self, line: &str) {
+        self.log.borrow_mut().line(self.stream, line);
+    }
+    fn idle(&mut self) {
+        self.log.borrow_mut().tick();
+    }
+}
+
+impl CallScope for BuildScope {
+    fn run(&self, request: &RunRequest) -> Result<RunOutcome, PluginError> {
+        let mut spec = CommandSpec::from_request(request, Some(&self.cwd))
+            .map_err(|e| PluginError::invalid_request(e.to_string()))?;
+        for (k, v) in &self.env {
+            spec.env.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+        spec.cancel = Some(self.cancel.clone());
+        if let Some(deadline) = *self.deadline.borrow() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            spec.timeout = Some(spec.timeout.map_or(left, |t| t.min(left)));
+        }
+        if request.log_command {
+            let shown = request.display.clone().unwrap_or_else(|| spec.display());
+            self.log.borrow_mut().message(&shown);
+        }
+        let outcome = process::run_with(
+            &spec,
+            LogHandler {
+                log: &self.log,
+                stream: request.stream,
+            },
+        )
+        .map_err(|e| PluginError::failed(e.to_string()))?;
+        if outcome.output_abandoned {
+            self.log.borrow_mut().message(
+                "[vespene] stopped reading output: processes that left the build's process group kept it open",
+            );
+        }
+        Ok(outcome.into())
+    }
+
+    fn append(&self, stream: Stream, text: &str) -> Result<(), PluginError> {
+        self.log.borrow_mut().text(stream, text);
+        Ok(())
+    }
+}
+
+/// Writes heartbeats for a running build and watches for a stop request,
+/// on its own thread, woken at once by stop notifications.
+struct Watch {
+    done: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<Box<dyn Listener>>>,
+}
+
+impl Watch {
+    fn start(
+        app: &App,
+        build_id: i64,
+        mut listener: Box<dyn Listener>,
+        cancel: CancelToken,
+        on_stop: Arc<dyn Fn() + Send + Sync>,
+    ) -> Watch {
+        let done = Arc::new(AtomicBool::new(false));
+        let every = Duration::from_secs(app.settings.worker.heartbeat_seconds.max(1));
+        let db = app.db.clone();
+        let d = done.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("watch-{build_id}"))
+            .spawn(move || {
+                let mut last_beat = Instant::now();
+                let mut stopping = false;
+                while !d.load(Ordering::SeqCst) {
+                    listener.wait(every.min(Duration::from_secs(1)));
+                    if d.load(Ordering::SeqCst) {
+                        break;
+                    }
+                    let Ok(mut conn) = db.conn() else { continue };
+                    if last_beat.elapsed() >= every {
+                        let _ = heartbeat(&mut conn, build_id);
+                        last_beat = Instant::now();
+                    }
+                    if !stopping
+                        && builds::get(&mut conn, build_id)
+                            .is_ok_and(|b| b.status() == BuildStatus::Aborting)
+                    {
+                        stopping = true;
+                        cancel.cancel();
+                        on_stop();
+                    }
+                }
+                listener
+            })
+            .expect("spawn the build watcher");
+        Watch {
+            done,
+            thread: Some(thread),
+        }
+    }
+
+    /// Stops watching; hands the listener back to the worker.
+    fn finish(mut self) -> Option<Box<dyn Listener>> {
+        self.done.store(true, Ordering::SeqCst);
+        self.thread.take().and_then(|t| t.join().ok())
+    }
+}
+
+fn heartbeat(conn: &mut DbConn, build_id: i64) -> Result<(), crate::db::DbError> {
+    use crate::db::schema::builds as b;
+    use diesel::prelude::*;
+    diesel::update(b::table.find(build_id))
+        .set(b::heartbeat_at.eq(Some(now())))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// How the build ended, before bookkeeping.
+struct Ending {
+    status: BuildStatus,
+    return_code: Option<i32>,
+    reason: Option<String>,
+}
+
+impl Ending {
+    fn success() -> Ending {
+        Ending {
+            status: BuildStatus::Success,
+            return_code: None,
+            reason: None,
+        }
+    }
+    fn failure(reason: impl Into<String>, code: i32) -> Ending {
+        Ending {
+            status: BuildStatus::Failure,
+            return_code: Some(code),
+            reason: Some(reason.into()),
+        }
+    }
+    fn aborted(reason: impl Into<String>) -> Ending {
+        Ending {
+            status: BuildStatus::Aborted,
+            return_code: None,
+            reason: Some(reason.into()),
+        }
+    }
+}
+
+/// Everything a phase of the build needs.
+struct Run<'a> {
+    app: &'a App,
+    build: Build,
+    info: BuildInfo,
+    project: ProjectDetail,
+    project_info: vespene_plugin_api::ProjectInfo,
+    root: PathBuf,
+    scope: Box<dyn CallScope>,
+    log: Rc<RefCell<Log>>,
+    cancel: CancelToken,
+    deadline: Rc<RefCell<Option<Instant>>>,
+    isolation_request: Arc<Mutex<Option<String>>>,
+}
+
+impl Run<'_> {
+    fn message(&self, text: &str) {
+        self.log.borrow_mut().message(text);
+    }
+
+    fn stopped(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
+
+    fn pre_triggers(&self) -> Result<(), Ending> {
+        if self
+            .app
+            .plugins
+            .registry
+            .section(Section::PreTriggers)
+            .is_empty()
+        {
+            return Ok(());
+        }
+        self.message("----------\nPre hooks...");
+        let req = HookRequest::new(Event::Pre, self.info.clone(), self.project_info.clone());
+        for r in run_section(
+            &self.app.plugins.registry,
+            Section::PreTriggers,
+            &req,
+            &self.scope,
+        ) {
+            if let Err(e) = r.result {
+                return Err(if self.stopped() {
+                    Ending::aborted("build stopped by request during the pre triggers")
+                } else {
+                    Ending::failure(format!("pre trigger '{}' failed: {e}", r.name), -1)
+                });
+            }
+        }
+        Ok(())
+    }
+
+    fn ssh_keys(&self, conn: &mut DbConn) -> Result<Option<BuildKeys>, Ending> {
+        if self.project.ssh_keys.is_empty() {
+            return Ok(None);
+        }
+        let mut keys = Vec::new();
+        for id in &self.project.ssh_keys {
+            let name = self
+                .project_info
+                .ssh_keys
+                .get(keys.len())
+                .cloned()
+                .unwrap_or_else(|| format!("#{id}"));
+            let s = crate::db::ssh_keys::reveal(conn, self.app.ops.secrets(), *id)
+                .map_err(|e| Ending::failure(format!("SSH key '{name}': {e}"), -1))?;
+            keys.push(Key {
+                name,
+                private_key: s.private_key,
+                unlock_password: s.unlock_password,
+            });
+        }
+        let dir = self
+            .app
+            .settings
+            .data_dir
+            .join("run")
+            .join("ssh")
+            .join(self.build.id.to_string());
+        BuildKeys::start(&dir, &keys)
+            .map(Some)
+            .map_err(|e| Ending::failure(e, -1))
+    }
+
+    fn checkout(
+        &self,
+        conn: &mut DbConn,
+        keys: Option<&BuildKeys>,
+    ) -> Result<CheckoutResult, Ending> {
+        let p = &self.project.project;
+        if p.repo_url.trim().is_empty() {
+            return Ok(CheckoutResult::default());
+        }
+        let registry = &self.app.plugins.registry;
+        let scm = registry
+            .named(Section::Scm, &p.scm_type)
+            .or_else(|| registry.named(Section::Scm, "none"))
+            .ok_or_else(|| {
+                Ending::failure(
+                    format!(
+                        "no scm plugin configured for scm_type '{}' (and no 'none' entry to fall back to)",
+                        p.scm_type
+                    ),
+                    -1,
+                )
+            })?;
+        let credentials = match p.scm_login_id {
+            Some(id) => {
+                let password =
+                    crate::db::service_logins::reveal_password(conn, self.app.ops.secrets(), id)
+                        .map_err(|e| Ending::failure(format!("service login: {e}"), -1))?;
+                let login = {
+                    use crate::db::aggregate::Aggregate;
+                    crate::db::service_logins::ServiceLogins::get(conn, id)
+                        .map_err(|e| Ending::failure(e.to_string(), -1))?
+                        .service_login
+                };
+                Some(Credentials {
+                    name: login.name,
+                    username: login.username,
+                    password,
+                })
+            }
+            None => None,
+        };
+        let req = CheckoutRequest {
+            build: self.info.clone(),
+            project: self.project_info.clone(),
+            build_root: self.root.display().to_string(),
+            credentials,
+            ssh: keys.map(|k| k.access.clone()).unwrap_or_default(),
+            timeout_secs: Some(600),
+        };
+        let args = serde_json::to_string(&req).map_err(|e| Ending::failure(e.to_string(), -1))?;
+        let answer = with_scope(&self.scope, || {
+            scm.instance().call(scm_ops::CHECKOUT, &args)
+        });
+        match answer {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
+                Ending::failure(
+                    format!("scm plugin '{}' answered badly: {e}", scm.name()),
+                    -1,
+                )
+            }),
+            Err(_) if self.stopped() => {
+                Err(Ending::aborted("build stopped by request during checkout"))
+            }
+            Err(e) => Err(Ending::failure(format!("checkout failed: {e}"), -1)),
+        }
+    }
+
+    fn write_files(&self) -> Result<(PathBuf, PathBuf), Ending> {
+        let script = self.root.join("vespene_launch.sh");
+        let vars = self.root.join("vespene.json");
+        let variables: Value =
+            serde_json::from_str(&self.build.variables).unwrap_or(Value::Object(Map::new()));
+        // The original required an interpreter line; without one, exec
+        // fails with a cryptic "Exec format error". Run such scripts with
+        // /bin/sh, as most CI servers do, and say so.
+        let text = if self.build.script.starts_with("#!") {
+            self.build.script.clone()
+        } else {
+            self.message(
+                "the build script has no interpreter line (#!...): running it with /bin/sh",
+            );
+            format!("#!/bin/sh\n{}", self.build.script)
+        };
+        let write = || -> std::io::Result<()> {
+            std::fs::write(&script, &text)?;
+            std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755))?;
+            std::fs::write(
+                &vars,
+                serde_json::to_string_pretty(&variables).unwrap_or_default() + "\n",
+            )
+        };
+        write().map_err(|e| Ending::failure(format!("cannot write the build files: {e}"), -1))?;
+        Ok((script, vars))
+    }
+
+    fn isolate(
+        &self,
+        pool: &vespene_plugin_api::WorkerPoolInfo,
+        script: PathBuf,
+        vars: PathBuf,
+    ) -> Ending {
+        let registry = &self.app.plugins.registry;
+        let Some(iso) = registry.named(Section::Isolation, &pool.isolation_method) else {
+            return Ending::failure(
+                format!(
+                    "no isolation plugin configured for worker pool isolation type: {}",
+                    pool.isolation_method
+                ),
+                -1,
+            );
+        };
+        let timeout_secs = (self.project.project.timeout.max(1) as u64) * 60;
+        let req = IsolationRequest {
+            build: self.info.clone(),
+            project: self.project_info.clone(),
+            worker_pool: pool.clone(),
+            build_root: self.root.display().to_string(),
+            script_path: script.display().to_string(),
+            variables_path: vars.display().to_string(),
+            timeout_secs: Some(timeout_secs),
+        };
+        let args = match serde_json::to_string(&req) {
+            Ok(a) => a,
+            Err(e) => return Ending::failure(e.to_string(), -1),
+        };
+        *self.isolation_request.lock().unwrap() = Some(args.clone());
+        let call = |op: &str| with_scope(&self.scope, || iso.instance().call(op, &args));
+        if let Err(e) = call(iso_ops::BEGIN) {
+            return if self.stopped() {
+                Ending::aborted("build stopped by request")
+            } else {
+                Ending::failure(
+                    format!("isolation '{}' could not begin: {e}", iso.name()),
+                    -1,
+                )
+            };
+        }
+        // The project's timeout bounds everything the script phase runs.
+        let started = Instant::now();
+        self.set_deadline(Some(started + Duration::from_secs(timeout_secs)));
+        let executed = call(iso_ops::EXECUTE);
+        self.set_deadline(None);
+        let end = call(iso_ops::END);
+        let ending = match executed.and_then(|text| {
+            serde_json::from_str::<RunOutcome>(&text)
+                .map_err(|e| PluginError::failed(format!("unexpected answer: {e}")))
+        }) {
+            Ok(o) if o.aborted || self.stopped() => Ending::aborted("build stopped by request"),
+            Ok(o) if o.timed_out => Ending::failure(
+                format!(
+                    "build timed out after {} minute{} (the project's timeout) and was killed",
+                    self.project.project.timeout,
+                    if self.project.project.timeout == 1 {
+                        ""
+                    } else {
+                        "s"
+                    }
+                ),
+                124,
+            ),
+            Ok(o) if o.exit_code == Some(0) => Ending::success(),
+            Ok(o) => match o.exit_code {
+                Some(code) => Ending::failure(format!("build failed with exit code {code}"), code),
+                None => Ending::failure(
+                    format!(
+                        "build was killed by {}",
+                        o.signal
+                            .map(crate::plugins::scanner::signal_name)
+                            .unwrap_or_else(|| "a signal".into())
+                    ),
+                    -1,
+                ),
+            },
+            Err(_) if self.stopped() => Ending::aborted("build stopped by request"),
+            Err(e) => Ending::failure(format!("isolation '{}' failed: {e}", iso.name()), -1),
+        };
+        if let Err(e) = end {
+            self.message(&format!(
+                "isolation '{}' could not clean up: {e}",
+                iso.name()
+            ));
+        }
+        ending
+    }
+
+    fn set_deadline(&self, deadline: Option<Instant>) {
+        *self.deadline.borrow_mut() = deadline;
+    }
+}
+
+/// Runs claimed build `build` to its end and records it. The worker's
+/// wake-up listener serves the build's watcher (heartbeats, stop requests)
+/// meanwhile and is handed back.
+pub fn run_build(
+    app: &App,
+    who: &Claimer,
+    build: Build,
+    listener: Box<dyn Listener>,
+) -> (Result<BuildStatus, EngineError>, Box<dyn Listener>) {
+    let cancel = CancelToken::new();
+    let isolation_request: Arc<Mutex<Option<String>>> = Arc::default();
+    let on_stop: Arc<dyn Fn() + Send + Sync> = {
+        let app = app.clone();
+        let req = isolation_request.clone();
+        let pool_id = build.worker_pool_id;
+        Arc::new(move || {
+            // Give the isolation plugin a chance to release what the host
+            // cannot kill itself (a container, say).
+            let Some(args) = req.lock().unwrap().clone() else {
+                return;
+            };
+            let Ok(mut conn) = app.db.conn() else { return };
+            let Ok(pool) = context::pool_info(&mut conn, pool_id) else {
+                return;
+            };
+            if let Some(iso) = app
+                .plugins
+                .registry
+                .named(Section::Isolation, &pool.isolation_method)
+                && let Err(e) = iso.instance().call(iso_ops::ABORT, &args)
+            {
+                tracing::warn!("isolation abort: {e}");
+            }
+        })
+    };
+    let watch = Watch::start(app, build.id, listener, cancel.clone(), on_stop);
+    let result = run_claimed(app, who, build, cancel, isolation_request);
+    let listener = watch
+        .finish()
+        .unwrap_or_else(|| app.waker.listen("(lost listener)"));
+    (result, listener)
+}
+
+fn run_claimed(
+    app: &App,
+    who: &Claimer,
+    build: Build,
+    cancel: CancelToken,
+    isolation_request: Arc<Mutex<Option<String>>>,
+) -> Result<BuildStatus, EngineError> {
+    let mut conn = app.db.conn()?;
+    let id = build.id;
+    let Some(project_id) = build.project_id else {
+        let ending = Ending::failure(
+            "organization import builds are run by the importer, which this version does not have",
+            -1,
+        );
+        finish_without_log(app, &mut conn, &build, &ending)?;
+        return Ok(ending.status);
+    };
+    let project = context::project(&mut conn, project_id)?;
+    let root = app.settings.build_root.join(id.to_string());
+    let created = std::fs::create_dir_all(&root)
+        .and_then(|_| std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o770)));
+    builds::update(
+        &mut conn,
+        id,
+        &BuildChanges {
+            working_dir: Some(root.display().to_string()),
+            ..BuildChanges::default()
+        },
+    )?;
+    let build = builds::get(&mut conn, id)?;
+    let info = context::build_info(&mut conn, &build)?;
+    let project_info = context::project_info(&mut conn, &project)?;
+    let pool = context::pool_info(&mut conn, build.worker_pool_id)?;
+
+    let chain = FilterChain::for_build(&app.plugins.registry, &info);
+    let log = Rc::new(RefCell::new(BuildLog::new(
+        chain,
+        DbLogStore::spawn(&app.db, id),
+    )));
+    let deadline = Rc::new(RefCell::new(None));
+    let scope: Box<dyn CallScope> = Box::new(BuildScope {
+        log: log.clone(),
+        cancel: cancel.clone(),
+        cwd: root.clone(),
+        env: Vec::new(),
+        deadline: deadline.clone(),
+    });
+    let mut run = Run {
+        app,
+        build,
+        info,
+        project,
+        project_info,
+        root: root.clone(),
+        scope,
+        log,
+        cancel,
+        deadline,
+        isolation_request,
+    };
+    run.message(&format!(
+        "build {id} running on {} ({}) in {}",
+        pool.name,
+        who.claimed_by,
+        root.display()
+    ));
+
+    let mut revision = CheckoutResult::default();
+    let mut keys = None;
+    let ending = (|| -> Result<Ending, Ending> {
+        created.map_err(|e| {
+            Ending::failure(
+                format!("cannot create the build root {}: {e}", root.display()),
+                -1,
+            )
+        })?;
+        run.pre_triggers()?;
+        keys = run.ssh_keys(&mut conn)?;
+        if let Some(k) = &keys
+            && let Some(sock) = &k.access.auth_sock
+        {
+            run.scope = Box::new(BuildScope {
+                log: run.log.clone(),
+                cancel: run.cancel.clone(),
+                cwd: root.clone(),
+                env: vec![("SSH_AUTH_SOCK".into(), sock.clone())],
+                deadline: run.deadline.clone(),
+            });
+        }
+        revision = run.checkout(&mut conn, keys.as_ref())?;
+        if run.stopped() {
+            return Err(Ending::aborted("build stopped by request"));
+        }
+        let (script, vars) = run.write_files()?;
+        Ok(run.isolate(&pool, script, vars))
+    })()
+    .unwrap_or_else(|e| e);
+    drop(keys);
+
+    if let Some(reason) = &ending.reason {
+        run.log.borrow_mut().text(
+            if ending.status == BuildStatus::Failure {
+                Stream::Output
+            } else {
+                Stream::Messages
+            },
+            reason,
+        );
+        if ending.status == BuildStatus::Failure {
+            run.message(reason);
+        }
+    }
+    let output_variables = Value::Object(run.log.borrow().output_variables().clone()).to_string();
+    let status = ending.status;
+    write_tx(&mut conn, |conn| -> Result<(), EngineError> {
+        builds::update(
+            conn,
+            id,
+            &BuildChanges {
+                end_time: Some(Some(now())),
+                return_code: Some(ending.return_code),
+                output_variables: Some(output_variables.clone()),
+                revision: Some(revision.revision.clone()),
+                revision_username: Some(revision.revision_username.clone()),
+                ..BuildChanges::default()
+            }
+            .status(status),
+        )?;
+        clear_active(conn, project_id, id, true)?;
+        if status == BuildStatus::Success {
+            set_build_refs(
+                conn,
+                project_id,
+                &BuildRefs {
+                    last_successful_build_id: Some(Some(id)),
+                    ..BuildRefs::default()
+                },
+            )?;
+        }
+        Ok(())
+    })?;
+
+    // Post triggers see the final state; a failing one is reported and
+    // changes nothing ("Decisions" 8).
+    let final_build = builds::get(&mut conn, id)?;
+    let final_info = context::build_info(&mut conn, &final_build)?;
+    let (section, event) = if status == BuildStatus::Success {
+        (Section::SuccessTriggers, Event::Success)
+    } else {
+        (Section::FailureTriggers, Event::Failure)
+    };
+    if !app.plugins.registry.section(section).is_empty() {
+        run.message("----------\nPost hooks...");
+        let req = HookRequest::new(event, final_info, run.project_info.clone());
+        for r in run_section(&app.plugins.registry, section, &req, &run.scope) {
+            if let Err(e) = r.result {
+                run.message(&format!(
+                    "{} trigger '{}' failed: {e}",
+                    event_name(event),
+                    r.name
+                ));
+            }
+        }
+    }
+    if status == BuildStatus::Success {
+        let mut log = run.log.borrow_mut();
+        pipeline::after_success(app, &mut conn, &final_build, &mut |line: &str| {
+            log.message(line)
+        });
+    }
+    let Run { log, scope, .. } = run;
+    drop(scope);
+    let log = match Rc::try_unwrap(log) {
+        Ok(cell) => cell.into_inner(),
+        Err(_) => return Err(EngineError::Worker("the build log is still in use".into())),
+    };
+    let (mut store, _) = log.finish();
+    if let Err(e) = store.finish() {
+        tracing::error!("build {id}: part of its output could not be stored: {e}");
+    }
+    Ok(status)
+}
+
+fn event_name(e: Event) -> &'static str {
+    match e {
+        Event::Pre => "pre",
+        Event::Success => "success",
+        Event::Failure => "failure",
+    }
+}
+
+/// Records an ending for a build that never got a log (no project).
+fn finish_without_log(
+    app: &App,
+    conn: &mut DbConn,
+    build: &Build,
+    ending: &Ending,
+) -> Result<(), EngineError> {
+    let _ = app;
+    builds::update(
+        conn,
+        build.id,
+        &BuildChanges {
+            end_time: Some(Some(now())),
+            return_code: Some(ending.return_code),
+            ..BuildChanges::default()
+        }
+        .status(ending.status),
+    )?;
+    if let Some(reason) = &ending.reason {
+        crate::db::output::append_output(
+            conn,
+            build.id,
+            crate::db::output::OutputStream::Messages,
+            &[reason.as_str()],
+        )?;
+    }
+    Ok(())
+}

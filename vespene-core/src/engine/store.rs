@@ -1,0 +1,109 @@
+//! Storing a running build's log in the database without slowing the build
+//! down: batches go through a bounded channel to a writer thread that owns
+//! its own connection, so reading and filtering the output overlaps with
+//! writing it.
+
+use super::log::LogStore;
+use crate::db::Db;
+use crate::db::output::{OutputStream, append_body};
+use std::sync::mpsc::{SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use vespene_plugin_api::Stream;
+
+/// Batches in flight before the reader waits for the writer.
+const QUEUE: usize = 16;
+
+/// A [`LogStore`] writing to the `build_output` table of one build.
+pub struct DbLogStore {
+    tx: Option<SyncSender<(OutputStream, i32, String)>>,
+    writer: Option<JoinHandle<()>>,
+    error: Arc<Mutex<Option<String>>>,
+}
+
+impl DbLogStore {
+    /// Starts the writer thread for build `build_id`.
+    pub fn spawn(db: &Db, build_id: i64) -> DbLogStore {
+        let (tx, rx) = sync_channel::<(OutputStream, i32, String)>(QUEUE);
+        let error = Arc::new(Mutex::new(None));
+        let db = db.clone();
+        let err = error.clone();
+        let writer = std::thread::Builder::new()
+            .name(format!("log-{build_id}"))
+            .spawn(move || {
+                let mut conn: Option<crate::db::PooledConn> = None;
+                for (stream, lines, body) in rx {
+                    let mut attempt = 0;
+                    loop {
+                        attempt += 1;
+                        let result = match &mut conn {
+                            Some(c) => append_body(&mut *c, build_id, stream, lines, &body),
+                            None => match db.conn() {
+                                Ok(c) => {
+                                    conn = Some(c);
+                                    continue;
+                                }
+                                Err(e) => Err(e),
+                            },
+                        };
+                        match result {
+                            Ok(_) => break,
+                            Err(e) if attempt < 5 => {
+                                tracing::warn!("storing output of build {build_id}: {e}; retrying");
+                                conn = None;
+                                std::thread::sleep(std::time::Duration::from_millis(200 * attempt));
+                            }
+                            Err(e) => {
+                                err.lock().unwrap().get_or_insert(e.to_string());
+                                break;
+                            }
+                        }
+                    }
+                }
+            })
+            .expect("spawn the log writer");
+        DbLogStore {
+            tx: Some(tx),
+            writer: Some(writer),
+            error,
+        }
+    }
+
+    /// Waits until everything sent is stored; returns the first error.
+    pub fn finish(&mut self) -> Result<(), String> {
+        self.tx.take();
+        if let Some(w) = self.writer.take() {
+            let _ = w.join();
+        }
+        match self.error.lock().unwrap().take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for DbLogStore {
+    fn drop(&mut self) {
+        let _ = self.finish();
+    }
+}
+
+impl LogStore for DbLogStore {
+    fn append(&mut self, stream: Stream, text: &str) -> Result<(), String> {
+        let stream = match stream {
+            Stream::Output => OutputStream::Output,
+            Stream::Messages => OutputStream::Messages,
+            Stream::None => return Ok(()),
+        };
+        if let Some(e) = self.error.lock().unwrap().clone() {
+            return Err(e);
+        }
+        let lines = i32::try_from(text.matches('\n').count()).unwrap_or(i32::MAX);
+        match &self.tx {
+            Some(tx) => tx
+                .send((stream, lines, text.to_string()))
+                .map_err(|_| "the log writer stopped".to_string()),
+            None => Err("the log is closed".into()),
+        }
+    }
+}
