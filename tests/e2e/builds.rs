@@ -6,7 +6,7 @@ use vespene_core::authz::Actor;
 use vespene_core::db::builds::BuildStatus;
 use vespene_core::db::output::OutputStream;
 use vespene_core::engine::queue::{StartRequest, start_project};
-use vespene_e2e::engine::{Backend, EngineSandbox, backends, kill};
+use vespene_e2e::engine::{Backend, EngineSandbox, backends, finish, kill};
 
 const WAIT: Duration = Duration::from_secs(60);
 
@@ -43,7 +43,7 @@ fn success_failure_output_and_output_variables() {
         let worker = es.worker("main", &["--max-builds", "2"]);
         let g = es.wait_build(&app, good, WAIT);
         let b = es.wait_build(&app, bad, WAIT);
-        kill(worker);
+        finish(worker);
 
         assert_eq!(
             g.status(),
@@ -147,7 +147,7 @@ fn queue_to_start_needs_no_polling() {
             start_project(&app, &Actor::System, project, &StartRequest::default()).unwrap();
         let t = Instant::now();
         let b = es.wait_build(&app, started.build.id, WAIT);
-        kill(worker);
+        finish(worker);
         assert_eq!(b.status(), BuildStatus::Success);
         assert!(
             t.elapsed() < Duration::from_secs(3),
@@ -156,5 +156,210 @@ fn queue_to_start_needs_no_polling() {
             es.backend
         );
         let _ = Backend::Sqlite;
+    });
+}
+
+/// Whether a process id from a pid file is still alive (a zombie is dead).
+fn alive(pid_file: &std::path::Path) -> bool {
+    let Ok(text) = std::fs::read_to_string(pid_file) else {
+        return false;
+    };
+    let pid = text.trim();
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "))
+}
+
+fn wait_until(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn stopping_a_running_build_kills_its_process_tree() {
+    each_backend(|es| {
+        let marker = es.sb.root().join("failure-trigger-ran");
+        let es = EngineSandbox::new(
+            es.backend,
+            &format!(
+                "[plugins.failure_triggers]\nmark = [\"vespene.plugins.triggers.command\", \"echo {{{{ build.status }}}} > {}\"]\n",
+                marker.display()
+            ),
+        )
+        .unwrap();
+        let app = es.app();
+        let pool = es.pool(&app, "main");
+        let pids = es.sb.root().join("pids");
+        std::fs::create_dir_all(&pids).unwrap();
+        // A parent ignoring TERM and a grandchild: the whole tree must go.
+        let project = es.project(
+            &app,
+            "long",
+            pool,
+            &format!(
+                "#!/bin/sh\ntrap '' TERM\n(sleep 1000 & echo $! > {p}/grandchild; wait) &\necho $$ > {p}/script\necho started\nwait\n",
+                p = pids.display()
+            ),
+        );
+        let worker = es.worker("main", &["--max-builds", "1"]);
+        let id = start_project(&app, &Actor::System, project, &StartRequest::default())
+            .unwrap()
+            .build
+            .id;
+        wait_until("the script to start", WAIT, || {
+            alive(&pids.join("script")) && alive(&pids.join("grandchild"))
+        });
+        let t = Instant::now();
+        let run = es.vespene(&["build", "stop", &id.to_string()]);
+        assert!(run.ok().contains("ABORTING"), "{run:?}");
+        let b = es.wait_build(&app, id, WAIT);
+        finish(worker);
+        assert_eq!(b.status(), BuildStatus::Aborted, "{b:#?}");
+        assert!(
+            t.elapsed() < Duration::from_secs(10),
+            "stop took {:?}",
+            t.elapsed()
+        );
+        wait_until("the process tree to die", Duration::from_secs(5), || {
+            !alive(&pids.join("script")) && !alive(&pids.join("grandchild"))
+        });
+        let messages = es.output(&app, id, OutputStream::Messages);
+        assert!(
+            messages.contains("stop requested by the system"),
+            "{messages}"
+        );
+        assert!(messages.contains("build stopped by request"), "{messages}");
+        // Failure triggers run for a stopped build (Decision 4).
+        assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), "ABORTED");
+        // A queued build stops at once.
+        let queued = start_project(&app, &Actor::System, project, &StartRequest::default())
+            .unwrap()
+            .build
+            .id;
+        let b = app.ops.builds().get(&Actor::System, queued).unwrap();
+        assert_eq!(b.status(), BuildStatus::Queued);
+        es.vespene(&["project", "stop", "long"]).ok();
+        let b = app.ops.builds().get(&Actor::System, queued).unwrap();
+        assert_eq!(b.status(), BuildStatus::Aborted);
+    });
+}
+
+#[test]
+fn a_timeout_kills_the_build_and_fails_it_naming_the_timeout() {
+    each_backend(|es| {
+        let app = es.app();
+        let pool = es.pool(&app, "main");
+        let pids = es.sb.root().join("pids");
+        std::fs::create_dir_all(&pids).unwrap();
+        let project = es.project_with(
+            &app,
+            vespene_core::ops::ProjectInput {
+                name: "slow".into(),
+                worker_pool_id: pool,
+                timeout: 1,
+                script: format!(
+                    "#!/bin/sh\n(sleep 1000 & echo $! > {p}/child; wait) &\nsleep 1000\n",
+                    p = pids.display()
+                ),
+                ..Default::default()
+            },
+        );
+        let worker = es.worker("main", &["--max-builds", "1"]);
+        let id = start_project(&app, &Actor::System, project, &StartRequest::default())
+            .unwrap()
+            .build
+            .id;
+        let b = es.wait_build(&app, id, Duration::from_secs(120));
+        finish(worker);
+        assert_eq!(b.status(), BuildStatus::Failure);
+        assert_eq!(b.return_code, Some(124));
+        let out = es.output(&app, id, OutputStream::Output);
+        assert!(out.contains("build timed out after 1 minute"), "{out}");
+        assert!(!alive(&pids.join("child")));
+    });
+}
+
+#[test]
+fn build_latest_runs_the_newest_and_aborts_older_duplicates() {
+    each_backend(|es| {
+        let app = es.app();
+        let pool = es.pool(&app, "main");
+        let project = es.project(&app, "dup", pool, "#!/bin/sh\necho {{ n | default(0) }}\n");
+        let ids: Vec<i64> = (1..=3)
+            .map(|n| {
+                let mut req = StartRequest::default();
+                req.launch_answers.insert("n".into(), n.into());
+                start_project(&app, &Actor::System, project, &req)
+                    .unwrap()
+                    .build
+                    .id
+            })
+            .collect();
+        let worker = es.worker("main", &["--max-wait-minutes", "0.05"]);
+        let newest = es.wait_build(&app, ids[2], WAIT);
+        let mut w = worker;
+        w.wait().unwrap();
+        assert_eq!(newest.status(), BuildStatus::Success);
+        assert!(
+            es.output(&app, ids[2], OutputStream::Output)
+                .ends_with("| 3\n")
+        );
+        for old in &ids[..2] {
+            let b = app.ops.builds().get(&Actor::System, *old).unwrap();
+            assert_eq!(b.status(), BuildStatus::Aborted, "build {old}");
+            let m = es.output(&app, *old, OutputStream::Messages);
+            assert!(
+                m.contains(&format!("superseded by build {}", ids[2])),
+                "{m}"
+            );
+        }
+    });
+}
+
+#[test]
+fn a_build_whose_worker_died_is_orphaned_with_a_reason() {
+    each_backend(|es| {
+        let app = es.app();
+        let pool = es.pool(&app, "main");
+        let project = es.project(
+            &app,
+            "victim",
+            pool,
+            "#!/bin/sh\necho running\nsleep 1000\n",
+        );
+        let mut doomed = es.worker("main", &["--max-builds", "1"]);
+        let id = start_project(&app, &Actor::System, project, &StartRequest::default())
+            .unwrap()
+            .build
+            .id;
+        wait_until("the build to run", WAIT, || {
+            app.ops.builds().get(&Actor::System, id).unwrap().status() == BuildStatus::Running
+        });
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(doomed.id() as i32),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        doomed.wait().unwrap();
+        // Another worker notices.
+        let rescuer = es.worker("main", &[]);
+        let b = es.wait_build(&app, id, Duration::from_secs(30));
+        kill(rescuer);
+        assert_eq!(b.status(), BuildStatus::Orphaned);
+        let m = es.output(&app, id, OutputStream::Messages);
+        assert!(m.contains("build orphaned:"), "{m}");
+        assert!(
+            m.contains("is gone") || m.contains("stopped sending heartbeats"),
+            "{m}"
+        );
+        let p = app
+            .ops
+            .projects()
+            .get(&Actor::System, project)
+            .unwrap()
+            .project;
+        assert_eq!(p.active_build_id, None);
+        assert_eq!(p.last_build_id, Some(id));
     });
 }

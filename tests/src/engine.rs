@@ -236,6 +236,19 @@ impl Drop for EngineSandbox {
     }
 }
 
+/// Waits for a worker started with `--max-builds` to finish on its own
+/// (storing everything of its last build), killing it after 60 s.
+pub fn finish(mut child: Child) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    kill(child);
+}
+
 /// Kills `child` and reaps it.
 pub fn kill(mut child: Child) {
     let _ = child.kill();

@@ -51,6 +51,13 @@ pub enum Command {
     /// Write stored objects as YAML in the format `vespene apply` reads
     /// (secrets left out).
     Export(crate::commands::apply::ExportArgs),
+    /// Delete the oldest builds and old build roots.
+    Cleanup(crate::commands::cleanup::CleanupArgs),
+    /// Create the tutorial's demo objects (a four-stage pipeline that runs
+    /// as shipped); running it again changes nothing.
+    Tutorial,
+    /// Resize worker pools through their autoscaling planner and executor.
+    Autoscaler(crate::commands::autoscaler::AutoscalerArgs),
 }
 
 #[derive(Debug, Subcommand)]

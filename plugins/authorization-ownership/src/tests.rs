@@ -238,6 +238,11 @@ fn matches(filter: &Filter, o: &ObjectFacts) -> bool {
             .project
             .as_ref()
             .is_some_and(|p| meets(g, &p.owner_groups)),
+        Filter::ProjectLaunchGroupsAny(g) => o
+            .project
+            .as_ref()
+            .is_some_and(|p| meets(g, &p.launch_groups)),
+        Filter::ProjectCreatedBy(u) => o.project.as_ref().is_some_and(|p| p.created_by == Some(*u)),
         Filter::IdIs(id) => o.id == *id,
         Filter::AnyOf(fs) => fs.iter().any(|f| matches(f, o)),
         Filter::AllOf(fs) => fs.iter().all(|f| matches(f, o)),

@@ -267,40 +267,6 @@ pub fn apply_document(ops: &Ops, actor: &Actor, doc: &Document) -> Result<FileRe
     })
 }
 
-/// Loads every file first (a malformed file stops everything before
-/// anything is written), then applies them in order, each in its own
-/// transaction, stopping at the first that fails; the files before it
-/// stay applied and are in `applied`.
-pub fn apply_files(
-    ops: &Ops,
-    actor: &Actor,
-    paths: &[PathBuf],
-) -> Result<Vec<FileReport>, ApplyFailure> {
-    let mut docs = Vec::with_capacity(paths.len());
-    for path in paths {
-        docs.push(Document::load(path).map_err(|error| ApplyFailure {
-            applied: Vec::new(),
-            error,
-        })?);
-    }
-    let mut applied = Vec::with_capacity(docs.len());
-    for doc in &docs {
-        match apply_document(ops, actor, doc) {
-            Ok(report) => applied.push(report),
-            Err(error) => return Err(ApplyFailure { applied, error }),
-        }
-    }
-    Ok(applied)
-}
-
-/// A failed [`apply_files`]: the error, and the files applied before it.
-#[derive(Debug, thiserror::Error)]
-#[error("{error}")]
-pub struct ApplyFailure {
-    pub applied: Vec<FileReport>,
-    pub error: ApplyError,
-}
-
 fn apply_all<O: Object>(
     cx: &mut Cx<'_>,
     objects: &[O],

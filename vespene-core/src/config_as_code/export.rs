@@ -33,8 +33,8 @@ pub enum ExportError {
     Yaml(String),
 }
 
-/// The objects of `kinds` (every kind when empty) that `actor` may list,
-/// as the text of a configuration file.
+/// The objects of `kinds` (every kind when empty) that `actor` may list
+/// and view, as the text of a configuration file.
 pub fn export(ops: &Ops, actor: &Actor, kinds: &[Kind]) -> Result<String, ExportError> {
     let wanted = |k: Kind| kinds.is_empty() || kinds.contains(&k);
     let names = {
@@ -108,7 +108,13 @@ where
     }
     let mut out = Vec::with_capacity(ids.len());
     for id in ids {
-        let detail: Detail<O> = resource.get(actor, id).map_err(fail)?;
+        // Some lists show what only superusers may open (organizations):
+        // what the actor may not view is not exported.
+        let detail: Detail<O> = match resource.get(actor, id) {
+            Ok(d) => d,
+            Err(OpError::NotFound { .. } | OpError::Denied { .. }) => continue,
+            Err(e) => return Err(fail(e)),
+        };
         out.push(O::from_detail(&detail, names));
     }
     out.sort_by(|a, b| a.name().cmp(b.name()));

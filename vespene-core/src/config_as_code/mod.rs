@@ -86,7 +86,7 @@ mod kinds;
 #[cfg(test)]
 mod tests;
 
-pub use apply::{ApplyFailure, apply_document, apply_files};
+pub use apply::apply_document;
 pub use export::{EXPORT_HEADER, ExportError, export};
 pub use format::*;
 

@@ -169,10 +169,13 @@ pub fn projects(filter: &Filter) -> Cond<schema::projects::table> {
     })
 }
 
-/// Builds: creator, the project's owner groups, id.
+/// Builds: creator, the project's owner groups, launch groups and
+/// creator, id.
 pub fn builds(filter: &Filter) -> Cond<schema::builds::table> {
     use schema::builds::dsl as t;
+    use schema::project_launch_groups as lg;
     use schema::project_owner_groups as og;
+    use schema::projects as p;
     condition(filter, &|leaf| match leaf {
         Filter::CreatedBy(u) => Some(Box::new(t::created_by.assume_not_null().eq(*u))),
         Filter::ProjectOwnerGroupsAny(groups) => Some(Box::new(
@@ -182,6 +185,18 @@ pub fn builds(filter: &Filter) -> Cond<schema::builds::table> {
                     .select(og::project_id),
             ),
         )),
+        Filter::ProjectLaunchGroupsAny(groups) => Some(Box::new(
+            t::project_id.assume_not_null().eq_any(
+                lg::table
+                    .filter(lg::group_id.eq_any(groups.clone()))
+                    .select(lg::project_id),
+            ),
+        )),
+        Filter::ProjectCreatedBy(u) => {
+            Some(Box::new(t::project_id.assume_not_null().eq_any(
+                p::table.filter(p::created_by.eq(Some(*u))).select(p::id),
+            )))
+        }
         Filter::IdIs(id) => Some(Box::new(t::id.eq(*id))),
         _ => None,
     })

@@ -278,7 +278,12 @@ impl Db {
         drop(first);
         let pool = Pool::builder()
             .max_size(options.pool_size.max(1))
-            .min_idle(Some(1))
+            // No idle minimum: r2d2 would open a replacement connection
+            // on its own thread after every checkout, and a process that
+            // exits meanwhile (every CLI command) crashes in libpq/OpenSSL
+            // (SCRAM, TLS) running after their exit handlers (SIGSEGV).
+            // Connections are then only opened by a waiting `get`.
+            .min_idle(Some(0))
             .connection_timeout(options.timeout)
             .build(Manager { target })
             .map_err(|e| DbError::Connect(e.to_string()))?;

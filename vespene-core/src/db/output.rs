@@ -125,10 +125,23 @@ pub fn append_body(
                 return Err(DbError::not_found("build", build_id));
             }
             Err(DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _))
-                if attempts < 20 && !in_transaction(conn)? => {}
+                if attempts < 20 && !in_transaction(conn)? =>
+            {
+                backoff(attempts);
+            }
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// A short random pause before retrying a lost race. Without it the
+/// writer that just won starts its next INSERT first and wins again: on
+/// PostgreSQL, three writers appending in a loop starved one for twenty
+/// rounds.
+fn backoff(attempt: u32) {
+    let bound = 100 * attempt.min(20);
+    let jitter = getrandom::u32().unwrap_or(bound / 2) % bound;
+    std::thread::sleep(std::time::Duration::from_micros(u64::from(jitter)));
 }
 
 fn in_transaction(conn: &mut DbConn) -> Result<bool, DbError> {

@@ -38,6 +38,19 @@ pub fn register(conn: &mut DbConn, reg: &Registration) -> Result<Worker, DbError
     if reg.worker_uid.trim().is_empty() {
         return Err(DbError::invalid(NOUN, "worker_uid", "is required"));
     }
+    // Two workers of one host starting together on PostgreSQL both find no
+    // row and both insert: the second insert breaks the unique key. The
+    // row exists then, so the second try updates it.
+    match register_once(conn, reg) {
+        Err(DbError::Query(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        ))) => register_once(conn, reg),
+        other => other,
+    }
+}
+
+fn register_once(conn: &mut DbConn, reg: &Registration) -> Result<Worker, DbError> {
     write_tx(conn, |conn| {
         let time = now();
         let existing: Option<i64> = t::workers

@@ -21,6 +21,10 @@ const FLUSH_AGE: Duration = Duration::from_millis(200);
 /// `\n`) to one of its streams.
 pub trait LogStore {
     fn append(&mut self, stream: Stream, text: &str) -> Result<(), String>;
+    /// Waits until everything appended so far is stored.
+    fn sync(&mut self) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 /// The output plugins of one build, in the configured order.
@@ -232,6 +236,13 @@ impl<S: LogStore> BuildLog<S> {
             }
             self.pending[i].clear();
         }
+    }
+
+    /// Stores everything waiting and waits until it is stored, so readers
+    /// see the whole log (before the build is recorded as ended).
+    pub fn sync(&mut self) -> Result<(), String> {
+        self.flush();
+        self.store.sync()
     }
 
     /// Output variables set so far.

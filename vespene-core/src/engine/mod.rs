@@ -6,10 +6,15 @@
 //! * [`runner`]: running one claimed build (build root, triggers, checkout,
 //!   isolation, output, final state);
 //! * [`worker`]: the worker loop (claims, heartbeats, orphans, wake-ups);
+//! * [`pipeline`]: advancing a pipeline after a successful build;
+//! * [`cleanup`], [`tutorial`], [`autoscaler`]: the maintenance commands
+//!   (`vespene cleanup`, `vespene tutorial`, `vespene autoscaler`);
 //! * [`log`], [`context`], [`schedule`], [`triggers`], [`wake`]: the parts
 //!   they share.
 
+pub mod autoscaler;
 pub mod claim;
+pub mod cleanup;
 pub mod context;
 pub mod log;
 pub mod pipeline;
@@ -20,6 +25,7 @@ pub mod scheduler;
 pub mod ssh;
 pub mod store;
 pub mod triggers;
+pub mod tutorial;
 pub mod wake;
 pub mod worker;
 

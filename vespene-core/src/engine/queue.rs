@@ -82,14 +82,28 @@ pub fn start_project(
     project_id: i64,
     request: &StartRequest,
 ) -> Result<Started, EngineError> {
-    app.ops.projects().authorize_start(actor, project_id)?;
     let mut conn = app.db.conn()?;
-    let project = context::project(&mut conn, project_id)?;
+    start_project_on(app, &mut conn, actor, project_id, request)
+}
+
+/// [`start_project`] on `conn`, inside the caller's transaction when there
+/// is one (a pipeline queues its next stage under the pipeline's lock).
+/// The wake-up is sent at once; a caller holding a transaction sends it
+/// again after committing.
+pub fn start_project_on(
+    app: &App,
+    conn: &mut DbConn,
+    actor: &Actor,
+    project_id: i64,
+    request: &StartRequest,
+) -> Result<Started, EngineError> {
+    app.ops.projects().authorize_start(actor, project_id)?;
+    let project = context::project(conn, project_id)?;
 
     // Refuse only while the active build runs, as the original did; a
     // queued duplicate is handled by build_latest.
     if let Some(active) = project.project.active_build_id
-        && builds::get(&mut conn, active)
+        && builds::get(conn, active)
             .map(|b| b.status() == BuildStatus::Running)
             .unwrap_or(false)
     {
@@ -100,7 +114,7 @@ pub fn start_project(
     }
 
     let parent = match request.pipeline_parent_build {
-        Some(id) => Some(builds::get(&mut conn, id)?),
+        Some(id) => Some(builds::get(conn, id)?),
         None => None,
     };
     let mut new = NewBuild::queued(project_id, project.project.worker_pool_id);
@@ -114,7 +128,7 @@ pub fn start_project(
 
     // Variables, then launch answers on top, then the script: all frozen
     // at queue time.
-    let failure = match compute_variables(app, &mut conn, &project) {
+    let failure = match compute_variables(app, conn, &project) {
         Ok(mut variables) => {
             variables.extend(request.launch_answers.clone());
             new.variables = Value::Object(variables.clone()).to_string();
@@ -133,8 +147,8 @@ pub fn start_project(
         )),
     };
 
-    let pool = context::pool_info(&mut conn, project.project.worker_pool_id)?.name;
-    let build_id = write_tx(&mut conn, |conn| -> Result<i64, EngineError> {
+    let pool = context::pool_info(conn, project.project.worker_pool_id)?.name;
+    let build_id = write_tx(conn, |conn| -> Result<i64, EngineError> {
         if failure.is_some() {
             new.status = BuildStatus::Failure;
         }
@@ -175,7 +189,7 @@ pub fn start_project(
     if failure.is_none() {
         app.waker.notify(&pool);
     }
-    let build = builds::get(&mut conn, build_id)?;
+    let build = builds::get(conn, build_id)?;
     Ok(Started {
         build,
         failed: failure,

@@ -630,6 +630,11 @@ fn run_claimed(
         }
     }
     let output_variables = Value::Object(run.log.borrow().output_variables().clone()).to_string();
+    // The whole output is stored before the build is recorded as ended, so
+    // whoever sees it ended sees all of it.
+    if let Err(e) = run.log.borrow_mut().sync() {
+        tracing::error!("build {id}: part of its output could not be stored: {e}");
+    }
     let status = ending.status;
     write_tx(&mut conn, |conn| -> Result<(), EngineError> {
         builds::update(
@@ -669,6 +674,17 @@ fn run_claimed(
         (Section::FailureTriggers, Event::Failure)
     };
     if !app.plugins.registry.section(section).is_empty() {
+        // A stopped build's cancel token would kill the triggers at once:
+        // they get a scope of their own (failure triggers run for stopped
+        // builds, "Decisions" 4).
+        run.cancel = CancelToken::new();
+        run.scope = Box::new(BuildScope {
+            log: run.log.clone(),
+            cancel: run.cancel.clone(),
+            cwd: root.clone(),
+            env: Vec::new(),
+            deadline: run.deadline.clone(),
+        });
         run.message("----------\nPost hooks...");
         let req = HookRequest::new(event, final_info, run.project_info.clone());
         for r in run_section(&app.plugins.registry, section, &req, &run.scope) {

@@ -14,9 +14,16 @@ use vespene_plugin_api::Stream;
 /// Batches in flight before the reader waits for the writer.
 const QUEUE: usize = 16;
 
+/// What the writer thread is asked to do.
+enum Msg {
+    Append(OutputStream, i32, String),
+    /// Answer once everything before this message is stored.
+    Sync(SyncSender<()>),
+}
+
 /// A [`LogStore`] writing to the `build_output` table of one build.
 pub struct DbLogStore {
-    tx: Option<SyncSender<(OutputStream, i32, String)>>,
+    tx: Option<SyncSender<Msg>>,
     writer: Option<JoinHandle<()>>,
     error: Arc<Mutex<Option<String>>>,
 }
@@ -24,7 +31,7 @@ pub struct DbLogStore {
 impl DbLogStore {
     /// Starts the writer thread for build `build_id`.
     pub fn spawn(db: &Db, build_id: i64) -> DbLogStore {
-        let (tx, rx) = sync_channel::<(OutputStream, i32, String)>(QUEUE);
+        let (tx, rx) = sync_channel::<Msg>(QUEUE);
         let error = Arc::new(Mutex::new(None));
         let db = db.clone();
         let err = error.clone();
@@ -32,7 +39,14 @@ impl DbLogStore {
             .name(format!("log-{build_id}"))
             .spawn(move || {
                 let mut conn: Option<crate::db::PooledConn> = None;
-                for (stream, lines, body) in rx {
+                for msg in rx {
+                    let (stream, lines, body) = match msg {
+                        Msg::Append(s, l, b) => (s, l, b),
+                        Msg::Sync(done) => {
+                            let _ = done.send(());
+                            continue;
+                        }
+                    };
                     let mut attempt = 0;
                     loop {
                         attempt += 1;
@@ -101,9 +115,25 @@ impl LogStore for DbLogStore {
         let lines = i32::try_from(text.matches('\n').count()).unwrap_or(i32::MAX);
         match &self.tx {
             Some(tx) => tx
-                .send((stream, lines, text.to_string()))
+                .send(Msg::Append(stream, lines, text.to_string()))
                 .map_err(|_| "the log writer stopped".to_string()),
             None => Err("the log is closed".into()),
+        }
+    }
+
+    fn sync(&mut self) -> Result<(), String> {
+        let Some(tx) = &self.tx else {
+            return Err("the log is closed".into());
+        };
+        let (done_tx, done_rx) = sync_channel(1);
+        tx.send(Msg::Sync(done_tx))
+            .map_err(|_| "the log writer stopped".to_string())?;
+        done_rx
+            .recv()
+            .map_err(|_| "the log writer stopped".to_string())?;
+        match self.error.lock().unwrap().clone() {
+            Some(e) => Err(e),
+            None => Ok(()),
         }
     }
 }

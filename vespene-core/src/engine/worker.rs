@@ -22,6 +22,8 @@ use std::time::{Duration, Instant};
 
 /// How often a worker sweeps for orphans and runs the scheduler.
 const SWEEP_EVERY: Duration = Duration::from_secs(5);
+/// The longest an idle worker waits before it looks at its shutdown flag.
+const IDLE_SLICE: Duration = Duration::from_secs(1);
 
 /// `vespene worker` options.
 #[derive(Debug, Clone, Default)]
@@ -33,6 +35,13 @@ pub struct WorkerOptions {
     pub build_id: Option<i64>,
     /// Exit after being idle this long.
     pub max_wait: Option<Duration>,
+}
+
+/// One turn of the worker loop.
+enum Step {
+    NoPool,
+    Idle,
+    Run(Box<crate::db::builds::Build>),
 }
 
 /// What a worker did before it exited.
@@ -238,6 +247,28 @@ pub fn sweep(app: &App, conn: &mut DbConn, uid: &str) -> Result<usize, EngineErr
     Ok(ended)
 }
 
+/// Waits for a wake-up up to `total`, looking at `shutdown` every
+/// [`IDLE_SLICE`] so a stopping worker does not linger. True when woken.
+fn wait_idle(
+    listener: &mut dyn super::wake::Listener,
+    total: Duration,
+    shutdown: &AtomicBool,
+) -> bool {
+    let until = Instant::now() + total;
+    loop {
+        if shutdown.load(Ordering::SeqCst) {
+            return false;
+        }
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return false;
+        }
+        if listener.wait(left.min(IDLE_SLICE)) {
+            return true;
+        }
+    }
+}
+
 /// Runs the worker loop until `max_builds`, `max_wait`, `--build-id` or
 /// `shutdown` says to stop.
 pub fn run(
@@ -269,35 +300,40 @@ pub fn run(
     let mut idle_since = Instant::now();
     let mut warned_missing = false;
     while !shutdown.load(Ordering::SeqCst) {
-        let mut conn = app.db.conn()?;
-        if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
-            if let Err(e) = sweep(app, &mut conn, &uid) {
-                tracing::error!("worker sweep: {e}");
+        // A database that is briefly unreachable or busy must not end the
+        // worker: report, wait a little, try again.
+        let step = (|| -> Result<Step, EngineError> {
+            let mut conn = app.db.conn()?;
+            if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
+                last_sweep = Some(Instant::now());
+                if let Err(e) = sweep(app, &mut conn, &uid) {
+                    tracing::error!("worker sweep: {e}");
+                }
             }
-            last_sweep = Some(Instant::now());
-        }
-        let Some(pool) = WorkerPools::find_by_name(&mut conn, &options.pool)? else {
-            if !warned_missing {
-                tracing::warn!("worker pool '{}' does not (yet?) exist", options.pool);
-                warned_missing = true;
+            let Some(pool) = WorkerPools::find_by_name(&mut conn, &options.pool)? else {
+                return Ok(Step::NoPool);
+            };
+            let claimed = claim_next(
+                &mut conn,
+                pool.id,
+                pool.build_latest,
+                i64::from(pool.auto_abort_minutes),
+                &claimer,
+            )?;
+            Ok(claimed.map_or(Step::Idle, |b| Step::Run(Box::new(b))))
+        })();
+        match step {
+            Ok(Step::NoPool) => {
+                if !warned_missing {
+                    tracing::warn!("worker pool '{}' does not (yet?) exist", options.pool);
+                    warned_missing = true;
+                }
+                wait_idle(&mut *listener, poll.min(SWEEP_EVERY), shutdown);
             }
-            drop(conn);
-            listener.wait(poll.min(SWEEP_EVERY));
-            continue;
-        };
-        warned_missing = false;
-        let claimed = claim_next(
-            &mut conn,
-            pool.id,
-            pool.build_latest,
-            i64::from(pool.auto_abort_minutes),
-            &claimer,
-        )?;
-        drop(conn);
-        match claimed {
-            Some(build) => {
+            Ok(Step::Run(build)) => {
+                warned_missing = false;
                 let id = build.id;
-                let (result, back) = run_build(app, &claimer, build, listener);
+                let (result, back) = run_build(app, &claimer, *build, listener);
                 listener = back;
                 match result {
                     Ok(status) => tracing::info!("build {id} ended {status}"),
@@ -309,7 +345,8 @@ pub fn run(
                     break;
                 }
             }
-            None => {
+            Ok(Step::Idle) => {
+                warned_missing = false;
                 if options.max_wait.is_some_and(|m| idle_since.elapsed() >= m) {
                     break;
                 }
@@ -320,7 +357,11 @@ pub fn run(
                             .max(Duration::from_millis(10)),
                     );
                 }
-                listener.wait(wait);
+                wait_idle(&mut *listener, wait, shutdown);
+            }
+            Err(e) => {
+                tracing::error!("worker for pool '{}': {e}; retrying", options.pool);
+                std::thread::sleep(Duration::from_secs(1));
             }
         }
     }

@@ -208,7 +208,15 @@ pub fn run(env: &Env, cmd: BuildCommand) -> anyhow::Result<ExitCode> {
                 out.write_all(read.text.as_bytes())?;
                 out.flush()?;
                 after = read.last_seq.max(after);
-                if !follow || (done && read.chunks == 0) {
+                if !follow {
+                    break;
+                }
+                if done && read.chunks == 0 {
+                    // Post triggers and the pipeline may still be adding
+                    // messages just after the build ended: one last look.
+                    std::thread::sleep(Duration::from_millis(1000));
+                    let rest = app.ops.builds().output(&actor, id, stream, after)?;
+                    out.write_all(rest.text.as_bytes())?;
                     break;
                 }
                 if read.chunks == 0 {

@@ -1,12 +1,15 @@
 //! Subcommand handlers. Each loads what it needs and calls `vespene-core`.
 
 pub mod apply;
+pub mod autoscaler;
 pub mod build;
+pub mod cleanup;
 pub mod migrate;
 mod plugins;
 pub mod project;
 pub mod secrets;
 mod settings;
+pub mod tutorial;
 pub mod up;
 pub mod users;
 pub mod worker;
@@ -104,5 +107,8 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Secrets(c) => secrets::run(&env, c),
         Command::Apply(a) => apply::apply(&env, a),
         Command::Export(a) => apply::export_cmd(&env, a),
+        Command::Cleanup(a) => cleanup::run(&env, a),
+        Command::Tutorial => tutorial::run(&env),
+        Command::Autoscaler(a) => autoscaler::run(&env, a),
     }
 }

@@ -43,7 +43,7 @@ fn default_data_dir() -> anyhow::Result<PathBuf> {
 
 /// The user builds run as: the current user (sudo is then not needed);
 /// `nobody` when running as root, since builds never run as root.
-fn build_user() -> String {
+pub(crate) fn build_user() -> String {
     if nix::unistd::geteuid().is_root() {
         return "nobody".into();
     }
@@ -105,6 +105,8 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
             .open(&password_file)?;
         writeln!(f, "{pw}")?;
     }
+    // Before the banner: whoever reads it may stop us at once.
+    let shutdown = shutdown_flag()?;
     let plugins = app.plugins.registry.iter().count();
     println!("Vespene {} is up.", env!("CARGO_PKG_VERSION"));
     println!("  data directory  {}", data_dir.display());
@@ -145,7 +147,6 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
     );
     println!("Press Ctrl-C to stop.");
 
-    let shutdown = shutdown_flag()?;
     let exe = std::env::current_exe()?;
     let spawn = |_: u32| -> std::io::Result<Child> {
         let mut cmd = Command::new(&exe);

@@ -1,0 +1,26 @@
+//! `vespene tutorial`: the original's `tutorial_setup`, idempotent (see
+//! `vespene_core::engine::tutorial`).
+
+use super::Env;
+use std::process::ExitCode;
+use vespene_core::app::Migrations;
+use vespene_core::engine::tutorial::{self, POOL, PROJECTS};
+
+pub fn run(env: &Env) -> anyhow::Result<ExitCode> {
+    let app = env.app(Migrations::Require)?;
+    let report = tutorial::setup(&app, &super::up::build_user())?;
+    for line in &report.lines {
+        println!("{line}");
+    }
+    if report.changes == 0 {
+        println!("Nothing changed: every tutorial object already exists.");
+    } else {
+        println!("Tutorial ready ({} changes).", report.changes);
+        println!(
+            "Run a worker with `vespene worker {POOL}` and start the pipeline with \
+             `vespene project start {}`.",
+            PROJECTS[0]
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
