@@ -186,3 +186,63 @@ fn ssh_keys_are_per_build_and_never_leak_to_the_next() {
         }
     }
 }
+
+/// Stop reaches a build running as another user through sudo: its whole
+/// process tree is gone within seconds.
+#[test]
+fn stopping_a_sudo_build_kills_its_process_tree() {
+    if !sudo_available() {
+        return;
+    }
+    let Some(es) = EngineSandbox::new(vespene_e2e::engine::Backend::Sqlite, "") else {
+        return;
+    };
+    std::fs::set_permissions(es.sb.root(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let app = es.app();
+    let pool = es.pool_as(&app, "isolated", "nobody");
+    let pids = es.sb.root().join("pids");
+    std::fs::create_dir_all(&pids).unwrap();
+    std::fs::set_permissions(&pids, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let project = es.project(
+        &app,
+        "stubborn",
+        pool,
+        &format!(
+            "#!/bin/sh\ntrap '' TERM\n(sleep 1000 & echo $! > {p}/child; wait) &\necho started\nwait\n",
+            p = pids.display()
+        ),
+    );
+    let worker = es.worker("isolated", &["--max-builds", "1"]);
+    let id = start_project(&app, &Actor::System, project, &StartRequest::default())
+        .unwrap()
+        .build
+        .id;
+    let child = pids.join("child");
+    let deadline = std::time::Instant::now() + WAIT;
+    while !child.exists() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the build did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let pid = std::fs::read_to_string(&child).unwrap().trim().to_string();
+    let t = std::time::Instant::now();
+    vespene_core::engine::queue::stop_build(&app, &Actor::System, id).unwrap();
+    let b = es.wait_build(&app, id, WAIT);
+    finish(worker);
+    assert_eq!(b.status(), BuildStatus::Aborted);
+    assert!(t.elapsed() < Duration::from_secs(15), "{:?}", t.elapsed());
+    let gone = (0..100).any(|_| {
+        let alive =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z "));
+        if alive {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        !alive
+    });
+    assert!(
+        gone,
+        "the build's grandchild (pid {pid}, user nobody) survived the stop"
+    );
+}

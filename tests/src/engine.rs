@@ -48,6 +48,9 @@ pub struct EngineSandbox {
     pub backend: Backend,
     url: String,
     schema: Option<(String, String)>,
+    /// Workers started here; killed when the sandbox goes, so a failing
+    /// test leaves no process behind.
+    workers: std::sync::Mutex<Vec<u32>>,
 }
 
 impl EngineSandbox {
@@ -93,6 +96,7 @@ impl EngineSandbox {
             backend,
             url,
             schema,
+            workers: std::sync::Mutex::new(Vec::new()),
         };
         let status = es.vespene(&["migrate"]);
         if status.code != Some(0) {
@@ -185,7 +189,9 @@ impl EngineSandbox {
         if std::env::var_os("VESPENE_TEST_WORKER_LOGS").is_none() {
             cmd.stderr(Stdio::null());
         }
-        cmd.spawn().expect("start a worker")
+        let child = cmd.spawn().expect("start a worker");
+        self.workers.lock().unwrap().push(child.id());
+        child
     }
 
     /// Waits until build `id` is complete (neither queued nor running nor
@@ -227,6 +233,18 @@ impl EngineSandbox {
 
 impl Drop for EngineSandbox {
     fn drop(&mut self) {
+        for pid in self.workers.lock().unwrap().drain(..) {
+            // Only our own workers: the command line names this sandbox.
+            let ours = std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+                String::from_utf8_lossy(&c).contains(&self.sb.settings_dir().display().to_string())
+            });
+            if ours {
+                let _ = nix::sys::signal::kill(
+                    nix::unistd::Pid::from_raw(pid as i32),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+        }
         if let Some((base, schema)) = &self.schema
             && let Ok(mut conn) = vespene_core::db::DbConn::open(base)
         {

@@ -747,7 +747,7 @@ mod tests {
         for (op, args) in [
             ("filter", "{}"),
             ("filter", r#"{"line":5}"#),
-            ("begin", "{}"),
+            ("begin", r#"{"build":5}"#),
             ("filter", ""),
         ] {
             let r = rust_answer(&rust, word, &[op, args]);

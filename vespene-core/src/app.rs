@@ -82,7 +82,7 @@ impl App {
             Secrets::from_registry(&plugins.registry),
         )
         .with_page_size(settings.default_page_size);
-        let waker = Waker::for_database(&settings.database_url(), &settings.data_dir);
+        let waker = Waker::for_database(&settings.database_url(), &settings.data_dir).with_db(&db);
         Ok(App {
             settings: Arc::new(settings),
             plugins: Arc::new(plugins),

@@ -189,6 +189,23 @@ pub fn clean_env() -> BTreeMap<String, String> {
     env
 }
 
+/// A bare program name found on `path`. The standard library would look
+/// it up itself, but only after falling back from `posix_spawn` to a full
+/// `fork` of the (large) worker process whenever the child's PATH differs
+/// from ours: resolving first keeps every start on the cheap path.
+fn resolve(program: &str, path: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    if program.contains('/') {
+        return PathBuf::from(program);
+    }
+    std::env::split_paths(path)
+        .map(|dir| dir.join(program))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or_else(|| PathBuf::from(program))
+}
+
 fn signal_group(pgid: i32, sig: Signal) {
     // ESRCH (the group is gone) is the normal case after it exited.
     let _ = killpg(Pid::from_raw(pgid), sig);
@@ -203,8 +220,9 @@ struct WaitState {
 pub trait OutputHandler {
     /// One line of the merged output, without its line ending.
     fn line(&mut self, line: &str);
-    /// Called when no output arrived for a moment (about every 100 ms while
-    /// the command is silent), so buffered lines can be flushed.
+    /// Called after every read of output and when no output arrived for a
+    /// moment (about every 100 ms while the command is silent), so
+    /// buffered lines can be flushed by age.
     fn idle(&mut self) {}
 }
 
@@ -228,10 +246,17 @@ pub fn run_with(spec: &CommandSpec, mut handler: impl OutputHandler) -> Result<O
         err,
     };
     let (mut reader, writer) = std::io::pipe().map_err(io_err)?;
-    let mut cmd = Command::new(&program);
+    let env = clean_env();
+    let path = spec
+        .env
+        .get("PATH")
+        .or_else(|| env.get("PATH"))
+        .cloned()
+        .unwrap_or_default();
+    let mut cmd = Command::new(resolve(&program, &path));
     cmd.args(&spec.argv[1..])
         .env_clear()
-        .envs(clean_env())
+        .envs(env)
         .envs(&spec.env)
         .stdin(if spec.stdin.is_some() {
             Stdio::piped()
@@ -318,6 +343,7 @@ pub fn run_with(spec: &CommandSpec, mut handler: impl OutputHandler) -> Result<O
                 break;
             }
             splitter.push(&buf[..n], &mut handler);
+            handler.idle();
         } else {
             handler.idle();
             if let Some(ended) = wait.lock().unwrap().ended_at

@@ -245,6 +245,56 @@ fn execute_chmods_then_runs_the_script_through_sudo() {
 }
 
 #[test]
+fn chmod_a_plus_x_runs_only_when_the_mode_leaves_the_script_unexecutable() {
+    for (mode, runs) in [
+        ("0x777", 2),
+        ("0x775", 2),
+        ("0x555", 2),
+        ("0x770", 3),
+        ("0x776", 3),
+    ] {
+        let (th, seen) = recording_host(0);
+        let p = plugin(&th, Value::Null).unwrap();
+        p.execute(&request("/tmp/b/9", Some("nobody"), mode))
+            .unwrap();
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.runs.len(), runs, "mode {mode}: {:?}", seen.runs);
+        assert_eq!(seen.runs[0].argv[..2], ["chmod", "-R"]);
+        if runs == 3 {
+            assert_eq!(
+                seen.runs[1].argv,
+                ["chmod", "a+x", "/tmp/b/9/vespene_launch.sh"]
+            );
+        }
+        assert_ne!(seen.runs[runs - 1].argv[0], "chmod");
+    }
+    // A script outside the build root is not reached by `chmod -R`.
+    assert!(recursive_mode_makes_executable(
+        0o777,
+        "/tmp/b/9",
+        "/tmp/b/9/vespene_launch.sh"
+    ));
+    assert!(!recursive_mode_makes_executable(
+        0o777,
+        "/tmp/b/9",
+        "/tmp/b/90/x.sh"
+    ));
+    assert!(!recursive_mode_makes_executable(
+        0o777,
+        "/tmp/b/9",
+        "/tmp/b/9/../x.sh"
+    ));
+    assert!(!recursive_mode_makes_executable(
+        0o777, "/tmp/b/9", "/tmp/b/9"
+    ));
+    assert!(!recursive_mode_makes_executable(
+        0o776,
+        "/tmp/b/9",
+        "/tmp/b/9/x.sh"
+    ));
+}
+
+#[test]
 fn a_failing_script_is_an_outcome_not_an_error() {
     let (th, seen) = host_with(
         |req| Ok(exit(if req.argv[0] == "sudo" { 42 } else { 0 })),
@@ -356,8 +406,9 @@ fn the_workers_own_user_runs_the_script_directly_unless_asked() {
     let (th, seen) = recording_host(0);
     let p = plugin(&th, root_ok.clone()).unwrap();
     p.execute(&request("/tmp/b/6", Some(&me), "")).unwrap();
+    // The last run is the script (the default mode needs no `chmod a+x`).
     assert_eq!(
-        seen.lock().unwrap().runs[2].argv,
+        seen.lock().unwrap().runs.last().unwrap().argv,
         ["/tmp/b/6/vespene_launch.sh"]
     );
     assert!(p.plan(&request("/tmp/b/6", Some(&me), "")).unwrap().direct);
@@ -369,7 +420,7 @@ fn the_workers_own_user_runs_the_script_directly_unless_asked() {
     )
     .unwrap();
     p.execute(&request("/tmp/b/6", Some(&me), "")).unwrap();
-    let argv = &seen.lock().unwrap().runs[2].argv;
+    let argv = seen.lock().unwrap().runs.last().unwrap().argv.clone();
     assert_eq!(
         argv[..5],
         ["/usr/local/bin/sudo", "-n", "-u", me.as_str(), "--"]
@@ -549,7 +600,8 @@ fn a_sudo_stand_in_really_runs_the_script() {
     );
     let mode = std::fs::metadata(&req.build_root).unwrap().mode() & 0o7777;
     assert_eq!(mode, 0o777);
-    assert_eq!(seen.lock().unwrap().runs.len(), 3);
+    // 0x777 made the script executable already: no `chmod a+x`.
+    assert_eq!(seen.lock().unwrap().runs.len(), 2);
 
     // The wrapped form a non-root worker uses runs the script just the same.
     let wrapped = run_for_real(&RunRequest {
@@ -608,7 +660,7 @@ fn real_sudo_runs_the_build_as_nobody_who_cannot_read_root_only_files() {
         seen.lock().unwrap().messages,
         ["running build as user: nobody", "----------\nBuilding..."]
     );
-    assert_eq!(seen.lock().unwrap().runs[2].argv[0], "sudo");
+    assert_eq!(seen.lock().unwrap().runs[1].argv[0], "sudo");
 
     // The form a non-root worker uses, through the real sudo.
     let wrapped = run_for_real(&RunRequest {

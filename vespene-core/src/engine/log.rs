@@ -20,7 +20,9 @@ const FLUSH_AGE: Duration = Duration::from_millis(200);
 /// Where a build's log goes: appends text (whole lines, each ending in
 /// `\n`) to one of its streams.
 pub trait LogStore {
-    fn append(&mut self, stream: Stream, text: &str) -> Result<(), String>;
+    /// Takes `text` (lines ending in `\n`, leaving it empty) on success;
+    /// leaves it untouched on failure so the next flush tries again.
+    fn append(&mut self, stream: Stream, text: &mut String) -> Result<(), String>;
     /// Waits until everything appended so far is stored.
     fn sync(&mut self) -> Result<(), String> {
         Ok(())
@@ -195,9 +197,12 @@ impl<S: LogStore> BuildLog<S> {
                 buf.push('\n');
             }
         }
-        let now = Instant::now();
-        let oldest = *self.oldest.get_or_insert(now);
-        if self.pending[i].len() >= FLUSH_BYTES || now.duration_since(oldest) >= FLUSH_AGE {
+        // One clock read per batch, not per line: the age is checked by
+        // `tick`, which the command runner calls after every read.
+        if self.oldest.is_none() {
+            self.oldest = Some(Instant::now());
+        }
+        if self.pending[i].len() >= FLUSH_BYTES {
             self.flush();
         }
     }
@@ -229,8 +234,8 @@ impl<S: LogStore> BuildLog<S> {
             if self.pending[i].is_empty() {
                 continue;
             }
-            if let Err(e) = self.store.append(stream, &self.pending[i]) {
-                // Keep the text: the next flush tries again.
+            if let Err(e) = self.store.append(stream, &mut self.pending[i]) {
+                // The text stays pending: the next flush tries again.
                 self.store_error.get_or_insert(e);
                 continue;
             }

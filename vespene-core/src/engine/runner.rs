@@ -104,6 +104,7 @@ impl CallScope for BuildScope {
 /// on its own thread, woken at once by stop notifications.
 struct Watch {
     done: Arc<AtomicBool>,
+    wake: super::wake::Interrupter,
     thread: Option<std::thread::JoinHandle<Box<dyn Listener>>>,
 }
 
@@ -116,6 +117,7 @@ impl Watch {
         on_stop: Arc<dyn Fn() + Send + Sync>,
     ) -> Watch {
         let done = Arc::new(AtomicBool::new(false));
+        let wake = listener.interrupter();
         let every = Duration::from_secs(app.settings.worker.heartbeat_seconds.max(1));
         let db = app.db.clone();
         let d = done.clone();
@@ -148,13 +150,16 @@ impl Watch {
             .expect("spawn the build watcher");
         Watch {
             done,
+            wake,
             thread: Some(thread),
         }
     }
 
-    /// Stops watching; hands the listener back to the worker.
+    /// Stops watching (at once: the watcher's wait is interrupted); hands
+    /// the listener back to the worker.
     fn finish(mut self) -> Option<Box<dyn Listener>> {
         self.done.store(true, Ordering::SeqCst);
+        self.wake.interrupt();
         self.thread.take().and_then(|t| t.join().ok())
     }
 }

@@ -20,7 +20,10 @@ pub struct Key {
 /// directory.
 pub struct BuildKeys {
     dir: PathBuf,
-    agent_pid: Option<i32>,
+    /// The agent, run in the foreground (`-D`) as our own child: a
+    /// daemonizing agent could be caught by the process-group cleanup of
+    /// the command that started it.
+    agent: Option<std::process::Child>,
     pub access: SshAccess,
 }
 
@@ -28,7 +31,7 @@ impl std::fmt::Debug for BuildKeys {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BuildKeys")
             .field("dir", &self.dir)
-            .field("agent_pid", &self.agent_pid)
+            .field("agent", &self.agent.as_ref().map(|c| c.id()))
             .finish()
     }
 }
@@ -59,7 +62,7 @@ impl BuildKeys {
             .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         let mut keys_out = BuildKeys {
             dir: dir.to_path_buf(),
-            agent_pid: None,
+            agent: None,
             access: SshAccess::default(),
         };
         for (i, key) in keys.iter().enumerate() {
@@ -69,19 +72,24 @@ impl BuildKeys {
             keys_out.access.key_files.push(path.display().to_string());
         }
         let sock = dir.join("agent.sock");
-        let out = process::run(
-            &CommandSpec::argv(["ssh-agent", "-s", "-a", &sock.display().to_string()]),
-            |_| {},
-        )
-        .map_err(|e| format!("cannot start ssh-agent: {e}"))?;
-        if !out.success() {
-            return Err(format!("ssh-agent failed: {}", out.tail.trim()));
+        let agent = std::process::Command::new("ssh-agent")
+            .arg("-D")
+            .arg("-a")
+            .arg(&sock)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("cannot start ssh-agent: {e}"))?;
+        keys_out.agent = Some(agent);
+        // The agent is ready once its socket accepts connections.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+            if std::time::Instant::now() > deadline {
+                return Err("ssh-agent did not start listening within 10 s".into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
         }
-        keys_out.agent_pid = out
-            .tail
-            .split([';', '\n'])
-            .find_map(|part| part.trim().strip_prefix("SSH_AGENT_PID="))
-            .and_then(|pid| pid.parse().ok());
         keys_out.access.auth_sock = Some(sock.display().to_string());
         for (i, key) in keys.iter().enumerate() {
             keys_out.add(i, key)?;
@@ -131,11 +139,9 @@ impl BuildKeys {
 
 impl Drop for BuildKeys {
     fn drop(&mut self) {
-        if let Some(pid) = self.agent_pid {
-            let _ = nix::sys::signal::kill(
-                nix::unistd::Pid::from_raw(pid),
-                nix::sys::signal::Signal::SIGTERM,
-            );
+        if let Some(mut agent) = self.agent.take() {
+            let _ = agent.kill();
+            let _ = agent.wait();
         }
         let _ = std::fs::remove_dir_all(&self.dir);
     }

@@ -13,6 +13,15 @@ use vespene_plugin_api::Stream;
 
 /// Batches in flight before the reader waits for the writer.
 const QUEUE: usize = 16;
+/// Bytes written between passive WAL checkpoints (SQLite).
+const CHECKPOINT_BYTES: usize = 8 << 20;
+
+fn checkpoint(conn: &mut crate::db::DbConn) {
+    use diesel::connection::SimpleConnection;
+    if let crate::db::DbConn::Sqlite(c) = conn {
+        let _ = c.batch_execute("PRAGMA wal_checkpoint(PASSIVE)");
+    }
+}
 
 /// What the writer thread is asked to do.
 enum Msg {
@@ -39,6 +48,7 @@ impl DbLogStore {
             .name(format!("log-{build_id}"))
             .spawn(move || {
                 let mut conn: Option<crate::db::PooledConn> = None;
+                let mut since_checkpoint = 0usize;
                 for msg in rx {
                     let (stream, lines, body) = match msg {
                         Msg::Append(s, l, b) => (s, l, b),
@@ -61,7 +71,19 @@ impl DbLogStore {
                             },
                         };
                         match result {
-                            Ok(_) => break,
+                            Ok(_) => {
+                                // A long log grows SQLite's WAL; checkpoint
+                                // as it goes rather than in the build's
+                                // final transaction.
+                                since_checkpoint += body.len();
+                                if since_checkpoint >= CHECKPOINT_BYTES {
+                                    since_checkpoint = 0;
+                                    if let Some(c) = &mut conn {
+                                        checkpoint(c);
+                                    }
+                                }
+                                break;
+                            }
                             Err(e) if attempt < 5 => {
                                 tracing::warn!("storing output of build {build_id}: {e}; retrying");
                                 conn = None;
@@ -103,7 +125,7 @@ impl Drop for DbLogStore {
 }
 
 impl LogStore for DbLogStore {
-    fn append(&mut self, stream: Stream, text: &str) -> Result<(), String> {
+    fn append(&mut self, stream: Stream, text: &mut String) -> Result<(), String> {
         let stream = match stream {
             Stream::Output => OutputStream::Output,
             Stream::Messages => OutputStream::Messages,
@@ -112,10 +134,12 @@ impl LogStore for DbLogStore {
         if let Some(e) = self.error.lock().unwrap().clone() {
             return Err(e);
         }
-        let lines = i32::try_from(text.matches('\n').count()).unwrap_or(i32::MAX);
+        let lines =
+            i32::try_from(memchr::memchr_iter(b'\n', text.as_bytes()).count()).unwrap_or(i32::MAX);
         match &self.tx {
+            // The batch moves to the writer; the log starts a fresh one.
             Some(tx) => tx
-                .send(Msg::Append(stream, lines, text.to_string()))
+                .send(Msg::Append(stream, lines, std::mem::take(text)))
                 .map_err(|_| "the log writer stopped".to_string()),
             None => Err("the log is closed".into()),
         }

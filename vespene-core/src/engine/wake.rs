@@ -10,8 +10,11 @@
 //! * PostgreSQL (many machines): `NOTIFY vespene_wake, '<pool>'` and a
 //!   `LISTEN`ing libpq connection per worker, waited on with `poll(2)`.
 
+mod interrupt;
 mod local;
 mod pg;
+
+pub use interrupt::Interrupter;
 
 use std::path::Path;
 use std::time::Duration;
@@ -30,8 +33,12 @@ pub trait Notify: Send + Sync {
 /// Waits for wake-ups of one pool.
 pub trait Listener: Send {
     /// Blocks until a notification for this pool (or every pool) arrives,
-    /// or `timeout` passes. True when woken.
+    /// the listener is interrupted, or `timeout` passes. True when woken
+    /// (by a notification or an interruption).
     fn wait(&mut self, timeout: Duration) -> bool;
+    /// A handle that interrupts this listener's current or next wait, from
+    /// any thread.
+    fn interrupter(&self) -> Interrupter;
 }
 
 /// The wake-up mechanism of a database: local sockets for SQLite, LISTEN /
@@ -67,8 +74,19 @@ impl Waker {
         };
         result.unwrap_or_else(|e| {
             tracing::warn!("wake-ups unavailable, polling instead: {e}");
-            Box::new(Sleeper)
+            Box::new(Sleeper(interrupt::Interrupt::new().expect("a pipe")))
         })
+    }
+}
+
+impl Waker {
+    /// Lets the PostgreSQL mechanism send notifications through `db`'s
+    /// pool (no new connection per wake-up).
+    pub fn with_db(self, db: &crate::db::Db) -> Waker {
+        match self {
+            Waker::Postgres(w) => Waker::Postgres(w.with_db(db.clone())),
+            other => other,
+        }
     }
 }
 
@@ -81,13 +99,16 @@ impl Notify for Waker {
     }
 }
 
-/// The fallback: just sleeps.
-struct Sleeper;
+/// The fallback: sleeps (interruptibly).
+struct Sleeper(interrupt::Interrupt);
 
 impl Listener for Sleeper {
     fn wait(&mut self, timeout: Duration) -> bool {
-        std::thread::sleep(timeout);
-        false
+        self.0.wait(None, timeout) == interrupt::Woke::Interrupted
+    }
+
+    fn interrupter(&self) -> Interrupter {
+        self.0.interrupter()
     }
 }
 

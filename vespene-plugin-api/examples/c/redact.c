@@ -631,10 +631,13 @@ static int32_t redact_call(void *instance, vp_str op, vp_str args_json, vp_buf *
         }
         sb_free(&line.value);
     } else if (op_is(op, "begin")) {
-        /* {"build": {...}} -> {}; this filter does not need the build. */
+        /* {"build": {...}} -> {}; this filter does not need the build. Every
+         * field of a request is optional, so {} (or nothing) is fine too. */
         jfield build = {"build", FIELD_ABSENT, 0, {0}};
-        if (read_object(args_json, &build, 1, NULL, NULL) && build.state == FIELD_OTHER &&
-            build.first == '{') {
+        static const uint8_t empty_object[] = "{}";
+        vp_str args = args_json.len ? args_json : (vp_str){empty_object, 2};
+        if (read_object(args, &build, 1, NULL, NULL) &&
+            (build.state == FIELD_ABSENT || (build.state == FIELD_OTHER && build.first == '{'))) {
             sb_puts(&b, "{}");
         } else {
             sb_puts(&msg, "arguments: expected {\"build\": {...}}");

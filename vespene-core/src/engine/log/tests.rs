@@ -8,12 +8,13 @@ struct Memory {
 }
 
 impl LogStore for &mut Memory {
-    fn append(&mut self, stream: Stream, text: &str) -> Result<(), String> {
+    fn append(&mut self, stream: Stream, text: &mut String) -> Result<(), String> {
         self.appends += 1;
         match stream {
             Stream::Output => self.output.push_str(text),
             _ => self.messages.push_str(text),
         }
+        text.clear();
         Ok(())
     }
 }
@@ -67,12 +68,13 @@ fn a_failing_store_keeps_the_text_for_the_next_flush() {
         got: String,
     }
     impl LogStore for &mut Flaky {
-        fn append(&mut self, _: Stream, text: &str) -> Result<(), String> {
+        fn append(&mut self, _: Stream, text: &mut String) -> Result<(), String> {
             if self.fail {
                 self.fail = false;
                 return Err("database is locked".into());
             }
             self.got.push_str(text);
+            text.clear();
             Ok(())
         }
     }

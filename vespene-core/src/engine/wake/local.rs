@@ -2,7 +2,9 @@
 //! listener in one directory; a notification is a datagram to each. A
 //! socket whose owner died is removed by the next notifier.
 
+use super::interrupt::{Interrupt, Interrupter, Woke};
 use super::{Listener, Notify, concerns};
+use std::os::fd::AsFd;
 use std::os::unix::net::UnixDatagram;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -31,10 +33,12 @@ impl LocalWaker {
         ));
         let _ = std::fs::remove_file(&path);
         let socket = UnixDatagram::bind(&path)?;
+        socket.set_nonblocking(true)?;
         Ok(LocalListener {
             socket,
             path,
             pool: pool.to_string(),
+            interrupt: Interrupt::new()?,
         })
     }
 }
@@ -67,6 +71,7 @@ pub struct LocalListener {
     socket: UnixDatagram,
     path: PathBuf,
     pool: String,
+    interrupt: Interrupt,
 }
 
 impl Listener for LocalListener {
@@ -74,27 +79,28 @@ impl Listener for LocalListener {
         let deadline = Instant::now() + timeout;
         let mut buf = [0u8; 512];
         loop {
+            // Whatever is already waiting first; one wake-up is enough.
+            let mut woken = false;
+            while let Ok(n) = self.socket.recv(&mut buf) {
+                woken |= concerns(&String::from_utf8_lossy(&buf[..n]), &self.pool);
+            }
+            if woken {
+                return true;
+            }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return false;
             }
-            if self.socket.set_read_timeout(Some(left)).is_err() {
-                std::thread::sleep(left);
-                return false;
-            }
-            match self.socket.recv(&mut buf) {
-                Ok(n) => {
-                    if concerns(&String::from_utf8_lossy(&buf[..n]), &self.pool) {
-                        // Drain what else is waiting: one wake-up is enough.
-                        self.socket.set_nonblocking(true).ok();
-                        while self.socket.recv(&mut buf).is_ok() {}
-                        self.socket.set_nonblocking(false).ok();
-                        return true;
-                    }
-                }
-                Err(_) => return false,
+            match self.interrupt.wait(Some(self.socket.as_fd()), left) {
+                Woke::Ready => continue,
+                Woke::Interrupted => return true,
+                Woke::TimedOut => return false,
             }
         }
+    }
+
+    fn interrupter(&self) -> Interrupter {
+        self.interrupt.interrupter()
     }
 }
 

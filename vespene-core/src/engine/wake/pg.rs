@@ -8,8 +8,8 @@
 
 #![allow(unsafe_code)]
 
+use super::interrupt::{Interrupt, Interrupter, Woke};
 use super::{CHANNEL, Listener, Notify, concerns};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::ffi::{CStr, CString};
 use std::os::fd::BorrowedFd;
 use std::time::{Duration, Instant};
@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 #[derive(Clone)]
 pub struct PgWaker {
     url: String,
+    /// The process's connection pool: NOTIFY goes through it instead of a
+    /// new (TLS, password) connection per wake-up.
+    db: Option<crate::db::Db>,
 }
 
 impl std::fmt::Debug for PgWaker {
@@ -107,7 +110,14 @@ impl PgWaker {
     pub fn new(url: &str) -> PgWaker {
         PgWaker {
             url: url.to_string(),
+            db: None,
         }
+    }
+
+    /// Sends notifications through `db`'s pooled connections.
+    pub fn with_db(mut self, db: crate::db::Db) -> PgWaker {
+        self.db = Some(db);
+        self
     }
 
     pub fn listen(&self, pool: &str) -> Result<PgListener, String> {
@@ -117,15 +127,36 @@ impl PgWaker {
             conn: Some(conn),
             url: self.url.clone(),
             pool: pool.to_string(),
+            interrupt: Interrupt::new().map_err(|e| e.to_string())?,
         })
     }
 }
 
 impl Notify for PgWaker {
     fn notify(&self, pool: &str) {
-        // Notifiers are rare (a queued build); a short-lived connection keeps
-        // this free of shared state. The engine also notifies inside its own
-        // transactions where it has a connection at hand.
+        if let Some(db) = &self.db {
+            use diesel::RunQueryDsl;
+            use diesel::sql_types::Text;
+            let sent = db
+                .conn()
+                .map_err(|e| e.to_string())
+                .and_then(|mut c| match &mut *c {
+                    crate::db::DbConn::Postgres(pg) => {
+                        diesel::sql_query("SELECT pg_notify($1, $2)")
+                            .bind::<Text, _>(CHANNEL)
+                            .bind::<Text, _>(pool)
+                            .execute(pg)
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    }
+                    crate::db::DbConn::Sqlite(_) => Err("not a PostgreSQL pool".into()),
+                });
+            match sent {
+                Ok(()) => return,
+                Err(e) => tracing::debug!("NOTIFY through the pool failed: {e}"),
+            }
+        }
+        // Without a pool (or when it failed): a connection of its own.
         match Conn::open(&self.url) {
             Ok(conn) => {
                 let payload = pool.replace('\'', "''");
@@ -142,6 +173,7 @@ pub struct PgListener {
     conn: Option<Conn>,
     url: String,
     pool: String,
+    interrupt: Interrupt,
 }
 
 impl Listener for PgListener {
@@ -156,8 +188,8 @@ impl Listener for PgListener {
                 }) {
                     Ok(c) => self.conn = Some(c),
                     Err(_) => {
-                        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
-                        return false;
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        return self.interrupt.wait(None, left) == Woke::Interrupted;
                     }
                 }
             }
@@ -182,9 +214,15 @@ impl Listener for PgListener {
             // SAFETY: the socket belongs to the live connection, which
             // outlives this poll.
             let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
-            let mut fds = [PollFd::new(borrowed, PollFlags::POLLIN)];
-            let ms = left.as_millis().min(u128::from(u16::MAX)) as u16;
-            let _ = poll(&mut fds, PollTimeout::from(ms));
+            match self.interrupt.wait(Some(borrowed), left) {
+                Woke::Ready => continue,
+                Woke::Interrupted => return true,
+                Woke::TimedOut => return false,
+            }
         }
+    }
+
+    fn interrupter(&self) -> Interrupter {
+        self.interrupt.interrupter()
     }
 }
