@@ -362,14 +362,13 @@ pub fn run_with(spec: &CommandSpec, mut handler: impl OutputHandler) -> Result<O
         Some(s) => (s.code(), s.signal()),
         None => (None, None),
     };
-    let tail = splitter.tail_string();
     Ok(Outcome {
         exit_code,
         signal,
         timed_out,
         aborted,
-        last_line: splitter.last_line,
-        tail,
+        last_line: splitter.last_line(),
+        tail: splitter.tail_string(),
         output_abandoned: abandoned,
     })
 }
@@ -378,8 +377,11 @@ pub fn run_with(spec: &CommandSpec, mut handler: impl OutputHandler) -> Result<O
 #[derive(Default)]
 struct LineSplitter {
     partial: Vec<u8>,
-    last_line: String,
-    tail: std::collections::VecDeque<u8>,
+    /// The last line, as raw bytes (decoded once, at the end).
+    last: Vec<u8>,
+    /// The end of the output; trimmed to [`TAIL_BYTES`] only when it has
+    /// grown to twice that, so each line costs one append.
+    tail: Vec<u8>,
 }
 
 impl LineSplitter {
@@ -395,20 +397,18 @@ impl LineSplitter {
     }
 
     fn emit_one(&mut self, bytes: &[u8], on_line: &mut impl OutputHandler) {
-        let line = String::from_utf8_lossy(bytes);
-        on_line.line(&line);
-        self.last_line.clear();
-        self.last_line.push_str(&line);
-        if bytes.len() + 1 >= TAIL_BYTES {
-            self.tail.clear();
-            self.tail
-                .extend(&bytes[bytes.len().saturating_sub(TAIL_BYTES - 1)..]);
-        } else {
-            let overflow = (self.tail.len() + bytes.len() + 1).saturating_sub(TAIL_BYTES);
-            self.tail.drain(..overflow.min(self.tail.len()));
-            self.tail.extend(bytes);
+        // Valid UTF-8 (nearly every line) is checked and passed as is.
+        match std::str::from_utf8(bytes) {
+            Ok(line) => on_line.line(line),
+            Err(_) => on_line.line(&String::from_utf8_lossy(bytes)),
         }
-        self.tail.push_back(b'\n');
+        self.last.clear();
+        self.last.extend_from_slice(bytes);
+        self.tail.extend_from_slice(bytes);
+        self.tail.push(b'\n');
+        if self.tail.len() > 2 * TAIL_BYTES {
+            self.tail.drain(..self.tail.len() - TAIL_BYTES);
+        }
     }
 
     fn push(&mut self, mut data: &[u8], on_line: &mut impl OutputHandler) {
@@ -440,17 +440,18 @@ impl LineSplitter {
     }
 
     fn tail_string(&self) -> String {
-        let (a, b) = self.tail.as_slices();
-        let mut v = Vec::with_capacity(a.len() + b.len());
-        v.extend_from_slice(a);
-        v.extend_from_slice(b);
-        let text = String::from_utf8_lossy(&v);
+        let from = self.tail.len().saturating_sub(TAIL_BYTES);
+        let text = String::from_utf8_lossy(&self.tail[from..]);
         // Replacement characters may have made it longer than the budget.
         let mut start = text.len().saturating_sub(TAIL_BYTES);
         while !text.is_char_boundary(start) {
             start += 1;
         }
         text[start..].to_string()
+    }
+
+    fn last_line(&self) -> String {
+        String::from_utf8_lossy(&self.last).into_owned()
     }
 }
 

@@ -89,8 +89,10 @@ impl Timestamp {
         // two decimals; the bucket's exact left edge may be a tie, so it is
         // always formatted afresh.
         let scaled = minutes * 200.0;
-        let bucket = scaled.floor() as i64;
-        if bucket != c.cached_bucket || scaled == scaled.floor() {
+        // Truncation is floor for these non-negative values (and needs no
+        // call into libm).
+        let bucket = scaled as i64;
+        if bucket != c.cached_bucket || scaled == bucket as f64 {
             c.cached_prefix.clear();
             let _ = write!(c.cached_prefix, "{:>8}m | ", format!("{minutes:.2}"));
             c.cached_bucket = bucket;
