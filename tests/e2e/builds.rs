@@ -363,3 +363,53 @@ fn a_build_whose_worker_died_is_orphaned_with_a_reason() {
         assert_eq!(p.last_build_id, Some(id));
     });
 }
+
+#[test]
+fn build_log_follow_streams_a_running_build_to_its_end() {
+    let Some(es) = EngineSandbox::new(Backend::Sqlite, "") else {
+        return;
+    };
+    let app = es.app();
+    let pool = es.pool(&app, "main");
+    let project = es.project(
+        &app,
+        "slowly",
+        pool,
+        "#!/bin/sh\nfor i in 1 2 3 4 5; do echo line $i; sleep 0.4; done\necho done\n",
+    );
+    let worker = es.worker("main", &["--max-builds", "1"]);
+    let id = start_project(&app, &Actor::System, project, &StartRequest::default())
+        .unwrap()
+        .build
+        .id;
+    wait_until("the build to start", WAIT, || {
+        app.ops.builds().get(&Actor::System, id).unwrap().status() == BuildStatus::Running
+    });
+    // Follow while it runs: the first line arrives before the build ends,
+    // and the command ends by itself with the whole output.
+    let mut follow = es
+        .sb
+        .command()
+        .args(["build", "log", &id.to_string(), "--follow"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut out = std::io::BufReader::new(follow.stdout.take().unwrap());
+    let mut first = String::new();
+    std::io::BufRead::read_line(&mut out, &mut first).unwrap();
+    assert!(first.ends_with("| line 1\n"), "{first}");
+    let still_running =
+        app.ops.builds().get(&Actor::System, id).unwrap().status() == BuildStatus::Running;
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut out, &mut rest).unwrap();
+    assert!(follow.wait().unwrap().success());
+    finish(worker);
+    assert!(
+        still_running,
+        "the first line came only after the build ended"
+    );
+    let all = format!("{first}{rest}");
+    assert_eq!(all, es.output(&app, id, OutputStream::Output));
+    assert!(all.ends_with("| done\n"), "{all}");
+    assert_eq!(all.lines().count(), 6);
+}
