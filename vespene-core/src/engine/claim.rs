@@ -19,6 +19,7 @@ use crate::db::schema::builds as b;
 use crate::db::{DbConn, DbError, now, write_tx};
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
+use std::path::PathBuf;
 
 /// Who is claiming.
 #[derive(Debug, Clone)]
@@ -27,6 +28,16 @@ pub struct Claimer {
     pub claimed_by: String,
     /// The worker's registration row.
     pub worker_id: i64,
+    /// Where this worker makes build roots: a claimed build's working
+    /// directory is `<build_root>/<id>`, recorded with the claim.
+    pub build_root: PathBuf,
+}
+
+impl Claimer {
+    /// The working directory of build `id` on this worker.
+    pub fn working_dir(&self, id: i64) -> PathBuf {
+        self.build_root.join(id.to_string())
+    }
 }
 
 /// The lowest-numbered claimable build of the pool, locked on PostgreSQL.
@@ -85,6 +96,7 @@ fn mark_running(conn: &mut DbConn, id: i64, who: &Claimer) -> Result<bool, DbErr
         b::heartbeat_at.eq(Some(t)),
         b::claimed_by.eq(Some(&who.claimed_by)),
         b::worker_id.eq(Some(who.worker_id)),
+        b::working_dir.eq(who.working_dir(id).display().to_string()),
     ))
     .execute(conn)?;
     Ok(n == 1)

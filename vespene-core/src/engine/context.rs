@@ -36,6 +36,9 @@ pub fn object(text: &str) -> Variables {
 }
 
 fn sets(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<VariableSetInfo>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
     // Attached in the order stored; the original's order was unspecified.
     Ok(load_many(conn, ids)?
         .into_iter()
@@ -92,10 +95,7 @@ pub fn pool_info(conn: &mut DbConn, pool_id: i64) -> Result<WorkerPoolInfo, DbEr
 /// A project with the names of what it refers to.
 pub fn project_info(conn: &mut DbConn, d: &ProjectDetail) -> Result<ProjectInfo, DbError> {
     let p = &d.project;
-    let pool: String = crate::db::schema::worker_pools::table
-        .find(p.worker_pool_id)
-        .select(crate::db::schema::worker_pools::name)
-        .first(conn)?;
+    let pool = pool_name(conn, p.worker_pool_id)?;
     let pipeline = match p.pipeline_id {
         Some(id) => Some(Pipelines::get(conn, id)?.pipeline.name),
         None => None,
@@ -149,50 +149,78 @@ pub fn project_info(conn: &mut DbConn, d: &ProjectDetail) -> Result<ProjectInfo,
     })
 }
 
+/// A worker pool's name.
+pub fn pool_name(conn: &mut DbConn, pool_id: i64) -> Result<String, DbError> {
+    Ok(crate::db::schema::worker_pools::table
+        .find(pool_id)
+        .select(crate::db::schema::worker_pools::name)
+        .first(conn)?)
+}
+
+/// The names a [`BuildInfo`] shows for a build's ids. They do not change
+/// while a build runs, so the engine reads them once per build.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BuildNames {
+    pub worker_pool: String,
+    pub created_by: Option<String>,
+    pub worker: Option<String>,
+}
+
+impl BuildNames {
+    pub fn of(conn: &mut DbConn, b: &Build) -> Result<BuildNames, DbError> {
+        let created_by = match b.created_by {
+            Some(id) => users::table
+                .find(id)
+                .select(users::username)
+                .first::<String>(conn)
+                .optional()?,
+            None => None,
+        };
+        let worker = match b.worker_id {
+            Some(id) => workers::table
+                .find(id)
+                .select(workers::hostname)
+                .first::<String>(conn)
+                .optional()?,
+            None => None,
+        };
+        Ok(BuildNames {
+            worker_pool: pool_name(conn, b.worker_pool_id)?,
+            created_by,
+            worker,
+        })
+    }
+
+    /// `b` as plugins and trigger templates see it, with these names.
+    pub fn info(&self, b: &Build) -> BuildInfo {
+        BuildInfo {
+            id: b.id,
+            project_id: b.project_id,
+            organization_id: b.organization_id,
+            status: b.status_text.clone(),
+            revision: b.revision.clone(),
+            revision_username: b.revision_username.clone(),
+            queued_time: Some(rfc3339(b.queued_time)),
+            start_time: b.start_time.map(rfc3339),
+            end_time: b.end_time.map(rfc3339),
+            return_code: b.return_code.map(i64::from),
+            working_dir: b.working_dir.clone(),
+            variables: object(&b.variables),
+            launch_answers: object(&b.launch_answers),
+            output_variables: object(&b.output_variables),
+            script: b.script.clone(),
+            worker_pool: self.worker_pool.clone(),
+            created_by: self.created_by.clone(),
+            pipeline_origin_build_id: b.pipeline_origin_build_id,
+            pipeline_parent_build_id: b.pipeline_parent_build_id,
+            worker: self.worker.clone(),
+        }
+    }
+}
+
 /// A build, as plugins and trigger templates see it.
 pub fn build_info(conn: &mut DbConn, b: &Build) -> Result<BuildInfo, DbError> {
-    let pool: String = crate::db::schema::worker_pools::table
-        .find(b.worker_pool_id)
-        .select(crate::db::schema::worker_pools::name)
-        .first(conn)?;
-    let created_by = match b.created_by {
-        Some(id) => users::table
-            .find(id)
-            .select(users::username)
-            .first::<String>(conn)
-            .optional()?,
-        None => None,
-    };
-    let worker = match b.worker_id {
-        Some(id) => workers::table
-            .find(id)
-            .select(workers::hostname)
-            .first::<String>(conn)
-            .optional()?,
-        None => None,
-    };
-    Ok(BuildInfo {
-        id: b.id,
-        project_id: b.project_id,
-        organization_id: b.organization_id,
-        status: b.status_text.clone(),
-        revision: b.revision.clone(),
-        revision_username: b.revision_username.clone(),
-        queued_time: Some(rfc3339(b.queued_time)),
-        start_time: b.start_time.map(rfc3339),
-        end_time: b.end_time.map(rfc3339),
-        return_code: b.return_code.map(i64::from),
-        working_dir: b.working_dir.clone(),
-        variables: object(&b.variables),
-        launch_answers: object(&b.launch_answers),
-        output_variables: object(&b.output_variables),
-        script: b.script.clone(),
-        worker_pool: pool,
-        created_by,
-        pipeline_origin_build_id: b.pipeline_origin_build_id,
-        pipeline_parent_build_id: b.pipeline_parent_build_id,
-        worker,
-    })
+    Ok(BuildNames::of(conn, b)?.info(b))
 }
 
 /// Projects of `pipeline` in `stage`, sorted by name: (id, name, last

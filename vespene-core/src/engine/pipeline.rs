@@ -62,7 +62,7 @@ use crate::db::builds::{self, Build, BuildStatus};
 use crate::db::pipelines::{Pipelines, mark_completed};
 use crate::db::schema::{builds as b, projects as p, worker_pools as wp};
 use crate::db::stages::Stages;
-use crate::db::{DbConn, write_tx};
+use crate::db::{DbConn, DbError, write_tx};
 use crate::engine::wake::Notify;
 use diesel::prelude::*;
 
@@ -130,16 +130,16 @@ pub fn evaluate(app: &App, conn: &mut DbConn, build: &Build) -> Result<Evaluatio
     };
     // The reasons not to evaluate need no lock: most builds are in no
     // pipeline, and their workers should not queue on one.
-    let project = super::context::project(conn, project_id)?.project;
-    let Some(pipeline_id) = project.pipeline_id else {
+    let (pipeline_id, stage_id, pipeline_enabled) = placement(conn, project_id)?;
+    let Some(pipeline_id) = pipeline_id else {
         ev.lines.push("no pipeline is configured".into());
         return Ok(ev);
     };
-    let Some(stage_id) = project.stage_id else {
+    let Some(stage_id) = stage_id else {
         ev.lines.push("no stage is configured".into());
         return Ok(ev);
     };
-    if !project.pipeline_enabled {
+    if !pipeline_enabled {
         ev.lines
             .push("pipeline is disabled at project level".into());
         return Ok(ev);
@@ -154,6 +154,19 @@ pub fn evaluate(app: &App, conn: &mut DbConn, build: &Build) -> Result<Evaluatio
         Ok(ev)
     })?;
     Ok(ev)
+}
+
+/// A project's pipeline, stage and whether it takes part, as stored now.
+fn placement(
+    conn: &mut DbConn,
+    project_id: i64,
+) -> Result<(Option<i64>, Option<i64>, bool), DbError> {
+    p::table
+        .find(project_id)
+        .select((p::pipeline_id, p::stage_id, p::pipeline_enabled))
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DbError::not_found("project", project_id))
 }
 
 /// Where the finished build's project sits.

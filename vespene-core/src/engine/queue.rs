@@ -147,7 +147,7 @@ pub fn start_project_on(
         )),
     };
 
-    let pool = context::pool_info(conn, project.project.worker_pool_id)?.name;
+    let pool = context::pool_name(conn, project.project.worker_pool_id)?;
     let build_id = write_tx(conn, |conn| -> Result<i64, EngineError> {
         if failure.is_some() {
             new.status = BuildStatus::Failure;
@@ -255,21 +255,36 @@ pub(crate) fn clear_active(
     build_id: i64,
     last: bool,
 ) -> Result<(), EngineError> {
-    let active: Option<i64> = {
-        use crate::db::schema::projects;
-        use diesel::prelude::*;
+    if last {
+        set_build_refs(
+            conn,
+            project_id,
+            &BuildRefs {
+                last_build_id: Some(Some(build_id)),
+                ..BuildRefs::default()
+            },
+        )?;
+    }
+    release_active(conn, project_id, build_id)
+}
+
+/// Clears a project's active build if it is still `build_id` (a newer
+/// build may have taken its place), in one statement.
+pub(crate) fn release_active(
+    conn: &mut DbConn,
+    project_id: i64,
+    build_id: i64,
+) -> Result<(), EngineError> {
+    use crate::db::schema::projects;
+    use diesel::prelude::*;
+    diesel::update(
         projects::table
             .find(project_id)
-            .select(projects::active_build_id)
-            .first(conn)
-            .map_err(crate::db::DbError::from)?
-    };
-    let refs = BuildRefs {
-        active_build_id: (active == Some(build_id)).then_some(None),
-        last_build_id: last.then_some(Some(build_id)),
-        ..BuildRefs::default()
-    };
-    set_build_refs(conn, project_id, &refs)?;
+            .filter(projects::active_build_id.eq(build_id)),
+    )
+    .set(projects::active_build_id.eq(None::<i64>))
+    .execute(conn)
+    .map_err(crate::db::DbError::from)?;
     Ok(())
 }
 

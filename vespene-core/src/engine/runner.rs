@@ -7,9 +7,9 @@
 //! runs through [`BuildScope`] with the build's cancel token and deadline.
 
 use super::claim::Claimer;
-use super::context;
+use super::context::{self, BuildNames};
 use super::log::{BuildLog, FilterChain};
-use super::queue::clear_active;
+use super::queue::release_active;
 use super::ssh::{BuildKeys, Key};
 use super::store::DbLogStore;
 use super::triggers::run_section;
@@ -540,19 +540,12 @@ fn run_claimed(
         return Ok(ending.status);
     };
     let project = context::project(&mut conn, project_id)?;
-    let root = app.settings.build_root.join(id.to_string());
+    // Recorded as the build's working_dir by the claim.
+    let root = who.working_dir(id);
     let created = std::fs::create_dir_all(&root)
         .and_then(|_| std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o770)));
-    builds::update(
-        &mut conn,
-        id,
-        &BuildChanges {
-            working_dir: Some(root.display().to_string()),
-            ..BuildChanges::default()
-        },
-    )?;
-    let build = builds::get(&mut conn, id)?;
-    let info = context::build_info(&mut conn, &build)?;
+    let names = BuildNames::of(&mut conn, &build)?;
+    let info = names.info(&build);
     let project_info = context::project_info(&mut conn, &project)?;
     let pool = context::pool_info(&mut conn, build.worker_pool_id)?;
 
@@ -655,24 +648,14 @@ fn run_claimed(
             }
             .status(status),
         )?;
-        clear_active(conn, project_id, id, true)?;
-        if status == BuildStatus::Success {
-            set_build_refs(
-                conn,
-                project_id,
-                &BuildRefs {
-                    last_successful_build_id: Some(Some(id)),
-                    ..BuildRefs::default()
-                },
-            )?;
-        }
+        record_end(conn, project_id, id, status == BuildStatus::Success)?;
         Ok(())
     })?;
 
     // Post triggers see the final state; a failing one is reported and
     // changes nothing ("Decisions" 8).
     let final_build = builds::get(&mut conn, id)?;
-    let final_info = context::build_info(&mut conn, &final_build)?;
+    let final_info = names.info(&final_build);
     let (section, event) = if status == BuildStatus::Success {
         (Section::SuccessTriggers, Event::Success)
     } else {
@@ -719,6 +702,27 @@ fn run_claimed(
         tracing::error!("build {id}: part of its output could not be stored: {e}");
     }
     Ok(status)
+}
+
+/// The project's build references once build `id` has ended: it is the
+/// last build (and the last successful one when it succeeded), and no
+/// longer the active one unless a newer build has taken that place.
+fn record_end(
+    conn: &mut DbConn,
+    project_id: i64,
+    id: i64,
+    success: bool,
+) -> Result<(), EngineError> {
+    set_build_refs(
+        conn,
+        project_id,
+        &BuildRefs {
+            last_build_id: Some(Some(id)),
+            last_successful_build_id: success.then_some(Some(id)),
+            ..BuildRefs::default()
+        },
+    )?;
+    release_active(conn, project_id, id)
 }
 
 fn event_name(e: Event) -> &'static str {

@@ -124,6 +124,7 @@ pub fn register_worker(app: &App) -> Result<Claimer, EngineError> {
     Ok(Claimer {
         claimed_by: format!("{uid}:{}", std::process::id()),
         worker_id: worker.id,
+        build_root: app.settings.build_root.clone(),
     })
 }
 

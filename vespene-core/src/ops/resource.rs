@@ -229,8 +229,8 @@ impl Resource<'_, Projects> {
     /// the build).
     pub fn authorize_start(&self, actor: &Actor, id: i64) -> Result<ObjectFacts, OpError> {
         let mut conn = self.ops.db.conn()?;
-        self.authorize(&mut conn, actor, Action::View, id)?;
-        let facts = Projects::facts(&mut conn, id)?;
+        // The facts that decided the view decide the start too.
+        let facts = self.authorize(&mut conn, actor, Action::View, id)?;
         self.ops
             .authz
             .check(actor, Action::Start, Projects::KIND, Some(&facts))?;
