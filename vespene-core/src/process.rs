@@ -374,80 +374,103 @@ pub fn run_with(spec: &CommandSpec, mut handler: impl OutputHandler) -> Result<O
 }
 
 /// Splits a byte stream into lines, remembering the last line and a tail.
+///
+/// The tail is the raw stream, appended once per read rather than once per
+/// line, and the last line is copied only for the last line of each read:
+/// a build printing a million short lines pays for neither per line.
 #[derive(Default)]
 struct LineSplitter {
     partial: Vec<u8>,
     /// The last line, as raw bytes (decoded once, at the end).
     last: Vec<u8>,
-    /// The end of the output; trimmed to [`TAIL_BYTES`] only when it has
-    /// grown to twice that, so each line costs one append.
+    /// The end of the raw output; trimmed to [`TAIL_BYTES`] only when it
+    /// has grown to twice that. Normalised by [`LineSplitter::tail_string`].
     tail: Vec<u8>,
 }
 
 impl LineSplitter {
-    fn emit(&mut self, bytes: &[u8], on_line: &mut impl OutputHandler) {
+    /// Passes one line on; `remember` keeps it (its last piece) as the last
+    /// line.
+    fn emit(&mut self, bytes: &[u8], remember: bool, on_line: &mut impl OutputHandler) {
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        if bytes.len() > MAX_LINE_BYTES {
-            for piece in bytes.chunks(MAX_LINE_BYTES) {
-                self.emit_one(piece, on_line);
-            }
+        let mut last = bytes;
+        if bytes.len() <= MAX_LINE_BYTES {
+            Self::emit_one(bytes, on_line);
         } else {
-            self.emit_one(bytes, on_line);
+            for piece in bytes.chunks(MAX_LINE_BYTES) {
+                Self::emit_one(piece, on_line);
+                last = piece;
+            }
+        }
+        if remember {
+            self.last.clear();
+            self.last.extend_from_slice(last);
         }
     }
 
-    fn emit_one(&mut self, bytes: &[u8], on_line: &mut impl OutputHandler) {
+    fn emit_one(bytes: &[u8], on_line: &mut impl OutputHandler) {
         // Valid UTF-8 (nearly every line) is checked and passed as is.
         match std::str::from_utf8(bytes) {
             Ok(line) => on_line.line(line),
             Err(_) => on_line.line(&String::from_utf8_lossy(bytes)),
         }
-        self.last.clear();
-        self.last.extend_from_slice(bytes);
-        self.tail.extend_from_slice(bytes);
-        self.tail.push(b'\n');
+    }
+
+    fn push(&mut self, data: &[u8], on_line: &mut impl OutputHandler) {
+        self.tail.extend_from_slice(data);
         if self.tail.len() > 2 * TAIL_BYTES {
             self.tail.drain(..self.tail.len() - TAIL_BYTES);
         }
-    }
-
-    fn push(&mut self, mut data: &[u8], on_line: &mut impl OutputHandler) {
-        while let Some(pos) = memchr::memchr(b'\n', data) {
+        // The line ending at the read's last newline is the one to remember.
+        let last_end = memchr::memrchr(b'\n', data);
+        let mut rest = data;
+        let mut offset = 0;
+        while let Some(pos) = memchr::memchr(b'\n', rest) {
+            let remember = last_end == Some(offset + pos);
             if self.partial.is_empty() {
-                self.emit(&data[..pos], on_line);
+                self.emit(&rest[..pos], remember, on_line);
             } else {
                 let mut line = std::mem::take(&mut self.partial);
-                line.extend_from_slice(&data[..pos]);
-                self.emit(&line, on_line);
+                line.extend_from_slice(&rest[..pos]);
+                self.emit(&line, remember, on_line);
                 line.clear();
                 self.partial = line;
             }
-            data = &data[pos + 1..];
+            rest = &rest[pos + 1..];
+            offset += pos + 1;
         }
-        self.partial.extend_from_slice(data);
+        self.partial.extend_from_slice(rest);
         while self.partial.len() >= MAX_LINE_BYTES {
             let rest = self.partial.split_off(MAX_LINE_BYTES);
             let line = std::mem::replace(&mut self.partial, rest);
-            self.emit(&line, on_line);
+            self.emit(&line, true, on_line);
         }
     }
 
     fn finish(&mut self, on_line: &mut impl OutputHandler) {
         if !self.partial.is_empty() {
             let line = std::mem::take(&mut self.partial);
-            self.emit(&line, on_line);
+            self.emit(&line, true, on_line);
         }
     }
 
+    /// The end of the output as lines: `\r\n` read as `\n`, and a final
+    /// line without a newline given one.
     fn tail_string(&self) -> String {
         let from = self.tail.len().saturating_sub(TAIL_BYTES);
-        let text = String::from_utf8_lossy(&self.tail[from..]);
+        let mut text = String::from_utf8_lossy(&self.tail[from..]).replace("\r\n", "\n");
+        if !text.is_empty() && !text.ends_with('\n') {
+            if text.ends_with('\r') {
+                text.pop();
+            }
+            text.push('\n');
+        }
         // Replacement characters may have made it longer than the budget.
         let mut start = text.len().saturating_sub(TAIL_BYTES);
         while !text.is_char_boundary(start) {
             start += 1;
         }
-        text[start..].to_string()
+        text.split_off(start)
     }
 
     fn last_line(&self) -> String {
