@@ -54,6 +54,24 @@ for _ in $(seq 1 50); do
 done
 as_postgres psql -p "$PORT" -Atqc 'SELECT 1' >/dev/null
 
+# A package upgrade (apt-get install postgresql, as .ci/run does) replaces
+# the server's files under a running server, which then fails to load its
+# own modules (plpgsql: "undefined symbol"). Restart it onto the installed
+# binaries when the versions differ.
+running=$(as_postgres psql -p "$PORT" -Atqc 'SHOW server_version' | cut -d' ' -f1)
+installed=$("/usr/lib/postgresql/$VERSION/bin/postgres" --version | awk '{print $3}')
+if [ -n "$installed" ] && [ "$running" != "$installed" ]; then
+    log "cluster $VERSION/$CLUSTER runs $running but $installed is installed; restarting it"
+    pg_ctlcluster "$VERSION" "$CLUSTER" restart >&2
+    for _ in $(seq 1 50); do
+        if as_postgres psql -p "$PORT" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+            break
+        fi
+        sleep 0.2
+    done
+    as_postgres psql -p "$PORT" -Atqc 'SELECT 1' >/dev/null
+fi
+
 psql_admin() { as_postgres psql -p "$PORT" -v ON_ERROR_STOP=1 -Atq "$@"; }
 
 if [ "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = '$ROLE'")" != 1 ]; then
