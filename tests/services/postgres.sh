@@ -45,14 +45,17 @@ if [ "$STATUS" != online ]; then
     pg_ctlcluster "$VERSION" "$CLUSTER" start >&2
 fi
 
-# Wait until it accepts connections.
-for _ in $(seq 1 50); do
-    if as_postgres psql -p "$PORT" -Atqc 'SELECT 1' >/dev/null 2>&1; then
-        break
-    fi
-    sleep 0.2
-done
-as_postgres psql -p "$PORT" -Atqc 'SELECT 1' >/dev/null
+# Waits until the cluster accepts connections (up to 10 s).
+wait_ready() {
+    for _ in $(seq 1 50); do
+        if as_postgres psql -p "$PORT" -Atqc 'SELECT 1' >/dev/null 2>&1; then
+            break
+        fi
+        sleep 0.2
+    done
+    as_postgres psql -p "$PORT" -Atqc 'SELECT 1' >/dev/null
+}
+wait_ready
 
 # A package upgrade (apt-get install postgresql, as .ci/run does) replaces
 # the server's files under a running server, which then fails to load its
@@ -63,13 +66,7 @@ installed=$("/usr/lib/postgresql/$VERSION/bin/postgres" --version | awk '{print 
 if [ -n "$installed" ] && [ "$running" != "$installed" ]; then
     log "cluster $VERSION/$CLUSTER runs $running but $installed is installed; restarting it"
     pg_ctlcluster "$VERSION" "$CLUSTER" restart >&2
-    for _ in $(seq 1 50); do
-        if as_postgres psql -p "$PORT" -Atqc 'SELECT 1' >/dev/null 2>&1; then
-            break
-        fi
-        sleep 0.2
-    done
-    as_postgres psql -p "$PORT" -Atqc 'SELECT 1' >/dev/null
+    wait_ready
 fi
 
 psql_admin() { as_postgres psql -p "$PORT" -v ON_ERROR_STOP=1 -Atq "$@"; }
