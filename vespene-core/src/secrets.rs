@@ -190,6 +190,12 @@ impl Secrets {
         value.starts_with(CLOAK_HEADER)
     }
 
+    /// A replacement secret cloaked for storage; `None` (keep the stored
+    /// value) stays `None`.
+    pub fn cloak_replacement(&self, value: Option<&str>) -> Result<Option<String>, SecretsError> {
+        value.map(|v| self.cloak(v)).transpose()
+    }
+
     /// What to store for `plaintext`.
     pub fn cloak(&self, plaintext: &str) -> Result<String, SecretsError> {
         if plaintext.is_empty() || Self::is_cloaked(plaintext) {

@@ -183,11 +183,7 @@ impl Aggregate for ServiceLogins {
         id: i64,
         input: &ServiceLoginInput,
     ) -> Result<(), DbError> {
-        let password = input
-            .password
-            .as_deref()
-            .map(|s| ctx.secrets.cloak(s))
-            .transpose()?;
+        let password = ctx.secrets.cloak_replacement(input.password.as_deref())?;
         write_tx(conn, |conn| {
             let name = check(conn, input)?;
             let row = Row {

@@ -196,16 +196,12 @@ impl Aggregate for SshKeys {
         id: i64,
         input: &SshKeyInput,
     ) -> Result<(), DbError> {
-        let private_key = input
-            .private_key
-            .as_deref()
-            .map(|s| ctx.secrets.cloak(s))
-            .transpose()?;
-        let unlock_password = input
-            .unlock_password
-            .as_deref()
-            .map(|s| ctx.secrets.cloak(s))
-            .transpose()?;
+        let private_key = ctx
+            .secrets
+            .cloak_replacement(input.private_key.as_deref())?;
+        let unlock_password = ctx
+            .secrets
+            .cloak_replacement(input.unlock_password.as_deref())?;
         write_tx(conn, |conn| {
             let name = check(conn, input)?;
             let row = Row {

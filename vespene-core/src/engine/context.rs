@@ -92,10 +92,28 @@ pub fn pool_info(conn: &mut DbConn, pool_id: i64) -> Result<WorkerPoolInfo, DbEr
     })
 }
 
-/// A project with the names of what it refers to.
-pub fn project_info(conn: &mut DbConn, d: &ProjectDetail) -> Result<ProjectInfo, DbError> {
+/// The name of pool `pool_id`, taken from `known` (a pool the caller has
+/// already read) when it is that pool.
+fn pool_name_known(
+    conn: &mut DbConn,
+    pool_id: i64,
+    known: Option<&WorkerPoolInfo>,
+) -> Result<String, DbError> {
+    match known {
+        Some(pool) if pool.id == pool_id => Ok(pool.name.clone()),
+        _ => pool_name(conn, pool_id),
+    }
+}
+
+/// A project with the names of what it refers to (`known`: see
+/// [`pool_name_known`]).
+pub fn project_info(
+    conn: &mut DbConn,
+    d: &ProjectDetail,
+    known: Option<&WorkerPoolInfo>,
+) -> Result<ProjectInfo, DbError> {
     let p = &d.project;
-    let pool = pool_name(conn, p.worker_pool_id)?;
+    let pool = pool_name_known(conn, p.worker_pool_id, known)?;
     let pipeline = match p.pipeline_id {
         Some(id) => Some(Pipelines::get(conn, id)?.pipeline.name),
         None => None,
@@ -167,7 +185,12 @@ pub struct BuildNames {
 }
 
 impl BuildNames {
-    pub fn of(conn: &mut DbConn, b: &Build) -> Result<BuildNames, DbError> {
+    /// `known`: see [`pool_name_known`].
+    pub fn of(
+        conn: &mut DbConn,
+        b: &Build,
+        known: Option<&WorkerPoolInfo>,
+    ) -> Result<BuildNames, DbError> {
         let created_by = match b.created_by {
             Some(id) => users::table
                 .find(id)
@@ -185,7 +208,7 @@ impl BuildNames {
             None => None,
         };
         Ok(BuildNames {
-            worker_pool: pool_name(conn, b.worker_pool_id)?,
+            worker_pool: pool_name_known(conn, b.worker_pool_id, known)?,
             created_by,
             worker,
         })
@@ -218,11 +241,6 @@ impl BuildNames {
     }
 }
 
-/// A build, as plugins and trigger templates see it.
-pub fn build_info(conn: &mut DbConn, b: &Build) -> Result<BuildInfo, DbError> {
-    Ok(BuildNames::of(conn, b)?.info(b))
-}
-
 /// Projects of `pipeline` in `stage`, sorted by name: (id, name, last
 /// successful build).
 pub fn stage_projects(
@@ -248,8 +266,8 @@ pub fn variables_request(
     d: &ProjectDetail,
 ) -> Result<VariablesRequest, DbError> {
     let p = &d.project;
-    let project = project_info(conn, d)?;
     let worker_pool = pool_info(conn, p.worker_pool_id)?;
+    let project = project_info(conn, d, Some(&worker_pool))?;
     let mut pipeline = None;
     let mut stage = None;
     let mut previous_stages = Vec::new();

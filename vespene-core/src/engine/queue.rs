@@ -19,7 +19,7 @@ use crate::engine::wake::{ALL_POOLS, Notify};
 use crate::settings::Section;
 use serde_json::{Map, Value};
 use vespene_plugin_api::jinja::{self, Undefined};
-use vespene_plugin_api::kinds::variables::{VariablesResponse, ops as var_ops};
+use vespene_plugin_api::kinds::variables::{VariablesRequest, VariablesResponse, ops as var_ops};
 
 /// How a project is being started.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -50,10 +50,8 @@ fn user_id(actor: &Actor) -> Option<i64> {
 /// Runs the variables plugins in order, each merged over what came before.
 fn compute_variables(
     app: &App,
-    conn: &mut DbConn,
-    project: &crate::db::projects::ProjectDetail,
+    mut request: VariablesRequest,
 ) -> Result<Map<String, Value>, String> {
-    let mut request = context::variables_request(conn, project).map_err(|e| e.to_string())?;
     let mut variables = Map::new();
     for plugin in app.plugins.registry.section(Section::Variables) {
         request.existing = variables.clone();
@@ -128,7 +126,15 @@ pub fn start_project_on(
 
     // Variables, then launch answers on top, then the script: all frozen
     // at queue time.
-    let failure = match compute_variables(app, conn, &project) {
+    let asked = context::variables_request(conn, &project);
+    let pool = match &asked {
+        Ok(r) => r.worker_pool.name.clone(),
+        Err(_) => context::pool_name(conn, project.project.worker_pool_id)?,
+    };
+    let computed = asked
+        .map_err(|e| e.to_string())
+        .and_then(|r| compute_variables(app, r));
+    let failure = match computed {
         Ok(mut variables) => {
             variables.extend(request.launch_answers.clone());
             new.variables = Value::Object(variables.clone()).to_string();
@@ -147,7 +153,6 @@ pub fn start_project_on(
         )),
     };
 
-    let pool = context::pool_name(conn, project.project.worker_pool_id)?;
     let build_id = write_tx(conn, |conn| -> Result<i64, EngineError> {
         if failure.is_some() {
             new.status = BuildStatus::Failure;

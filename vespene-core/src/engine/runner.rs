@@ -220,6 +220,18 @@ struct Run<'a> {
 }
 
 impl Run<'_> {
+    /// Commands from now on run in the build root under the current cancel
+    /// token, with `env` added to their environment.
+    fn rescope(&mut self, env: Vec<(String, String)>) {
+        self.scope = Box::new(BuildScope {
+            log: self.log.clone(),
+            cancel: self.cancel.clone(),
+            cwd: self.root.clone(),
+            env,
+            deadline: self.deadline.clone(),
+        });
+    }
+
     fn message(&self, text: &str) {
         self.log.borrow_mut().message(text);
     }
@@ -544,10 +556,10 @@ fn run_claimed(
     let root = who.working_dir(id);
     let created = std::fs::create_dir_all(&root)
         .and_then(|_| std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o770)));
-    let names = BuildNames::of(&mut conn, &build)?;
-    let info = names.info(&build);
-    let project_info = context::project_info(&mut conn, &project)?;
     let pool = context::pool_info(&mut conn, build.worker_pool_id)?;
+    let names = BuildNames::of(&mut conn, &build, Some(&pool))?;
+    let info = names.info(&build);
+    let project_info = context::project_info(&mut conn, &project, Some(&pool))?;
 
     let chain = FilterChain::for_build(&app.plugins.registry, &info);
     let log = Rc::new(RefCell::new(BuildLog::new(
@@ -596,13 +608,7 @@ fn run_claimed(
         if let Some(k) = &keys
             && let Some(sock) = &k.access.auth_sock
         {
-            run.scope = Box::new(BuildScope {
-                log: run.log.clone(),
-                cancel: run.cancel.clone(),
-                cwd: root.clone(),
-                env: vec![("SSH_AUTH_SOCK".into(), sock.clone())],
-                deadline: run.deadline.clone(),
-            });
+            run.rescope(vec![("SSH_AUTH_SOCK".into(), sock.clone())]);
         }
         revision = run.checkout(&mut conn, keys.as_ref())?;
         if run.stopped() {
@@ -666,13 +672,7 @@ fn run_claimed(
         // they get a scope of their own (failure triggers run for stopped
         // builds, "Decisions" 4).
         run.cancel = CancelToken::new();
-        run.scope = Box::new(BuildScope {
-            log: run.log.clone(),
-            cancel: run.cancel.clone(),
-            cwd: root.clone(),
-            env: Vec::new(),
-            deadline: run.deadline.clone(),
-        });
+        run.rescope(Vec::new());
         run.message("----------\nPost hooks...");
         let req = HookRequest::new(event, final_info, run.project_info.clone());
         for r in run_section(&app.plugins.registry, section, &req, &run.scope) {
