@@ -38,32 +38,11 @@ use vespene_plugin_api::{
     AuthorizationPlugin, CreateContext, Plugin, PluginError, UserInfo, export_plugin,
 };
 
-/// Every verb, in the order the documentation lists them.
-const VERBS: [Action; 7] = [
-    Action::List,
-    Action::Create,
-    Action::View,
-    Action::Edit,
-    Action::Delete,
-    Action::Start,
-    Action::Stop,
-];
-
 /// The plugin instance: for each configured noun and verb, the group names
 /// whose members may act.
 #[derive(Debug, Clone, Default)]
 pub struct GroupRequired {
     rules: HashMap<(ObjectKind, Action), Vec<String>>,
-}
-
-fn parse_noun(noun: &str) -> Option<ObjectKind> {
-    ObjectKind::ALL
-        .into_iter()
-        .find(|k| k.class_name() == noun || k.as_str() == noun)
-}
-
-fn parse_verb(verb: &str) -> Option<Action> {
-    VERBS.into_iter().find(|a| a.as_str() == verb)
 }
 
 fn plural(kind: ObjectKind) -> &'static str {
@@ -101,7 +80,7 @@ impl GroupRequired {
         let mut rules = HashMap::new();
         let mut seen: HashMap<ObjectKind, &str> = HashMap::new();
         for (noun, verbs) in nouns {
-            let kind = parse_noun(noun).ok_or_else(|| {
+            let kind = ObjectKind::from_name(noun).ok_or_else(|| {
                 let known: Vec<&str> = ObjectKind::ALL.iter().map(|k| k.class_name()).collect();
                 bad(format!(
                     "unknown noun '{noun}' (use one of {})",
@@ -119,8 +98,8 @@ impl GroupRequired {
                 )));
             };
             for (verb, groups) in verbs {
-                let action = parse_verb(verb).ok_or_else(|| {
-                    let known: Vec<&str> = VERBS.iter().map(|a| a.as_str()).collect();
+                let action = Action::from_name(verb).ok_or_else(|| {
+                    let known: Vec<&str> = Action::ALL.iter().map(|a| a.as_str()).collect();
                     bad(format!(
                         "'{noun}.{verb}': unknown verb '{verb}' (use one of {})",
                         known.join(", ")

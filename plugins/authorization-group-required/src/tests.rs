@@ -166,7 +166,7 @@ fn the_matrix() {
             .into_iter()
             .find(|k| k.as_str() == cols[0])
             .unwrap();
-        let action = parse_verb(cols[1]).unwrap();
+        let action = Action::from_name(cols[1]).unwrap();
         for (who, cell) in WHO.iter().zip(&cols[2..]) {
             count += 1;
             let expected = *cell == "Y";
@@ -206,7 +206,7 @@ fn the_matrix() {
             }
         }
     }
-    assert_eq!(count, ObjectKind::ALL.len() * VERBS.len() * WHO.len());
+    assert_eq!(count, ObjectKind::ALL.len() * Action::ALL.len() * WHO.len());
     assert!(failures.is_empty(), "\n{}", failures.join("\n"));
 }
 
@@ -215,7 +215,7 @@ fn no_parameters_restrict_nothing() {
     for params in [Value::Null, json!({}), json!({ "project": {} })] {
         let p = make(params.clone()).unwrap();
         for kind in ObjectKind::ALL {
-            for action in VERBS {
+            for action in Action::ALL {
                 for who in WHO {
                     let d = p
                         .check(&CheckRequest {
@@ -281,8 +281,8 @@ fn both_spellings_of_a_noun_work() {
         assert!(allowed("ops") && !allowed("dev"), "{noun}");
     }
     for kind in ObjectKind::ALL {
-        assert_eq!(parse_noun(kind.class_name()), Some(kind));
-        assert_eq!(parse_noun(kind.as_str()), Some(kind));
+        assert_eq!(ObjectKind::from_name(kind.class_name()), Some(kind));
+        assert_eq!(ObjectKind::from_name(kind.as_str()), Some(kind));
     }
 }
 

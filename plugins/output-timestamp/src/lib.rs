@@ -94,7 +94,7 @@ impl Timestamp {
         let bucket = scaled as i64;
         if bucket != c.cached_bucket || scaled == bucket as f64 {
             c.cached_prefix.clear();
-            let _ = write!(c.cached_prefix, "{:>8}m | ", format!("{minutes:.2}"));
+            write_elapsed_prefix(&mut c.cached_prefix, minutes);
             c.cached_bucket = bucket;
         }
         out.push_str(&c.cached_prefix);
@@ -104,7 +104,14 @@ impl Timestamp {
 /// The original's prefix for `minutes` since the start: `"%0.2f"`,
 /// right-justified to 8, then `m | `.
 pub fn elapsed_prefix(minutes: f64) -> String {
-    format!("{:>8}m | ", format!("{minutes:.2}"))
+    let mut s = String::new();
+    write_elapsed_prefix(&mut s, minutes);
+    s
+}
+
+/// Appends [`elapsed_prefix`] to `out`.
+fn write_elapsed_prefix(out: &mut String, minutes: f64) {
+    let _ = write!(out, "{minutes:>8.2}m | ");
 }
 
 impl Plugin for Timestamp {

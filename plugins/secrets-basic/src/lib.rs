@@ -169,6 +169,15 @@ impl BasicSecrets {
         }
     }
 
+    /// Reads the key file into the V2 cipher (warning when its mode lets
+    /// others read it).
+    fn load_key(&self, path: &Path) -> Result<(), KeyFileError> {
+        let loaded = read_key_file(path)?;
+        self.warn_loose_mode(path, loaded.loose_mode);
+        let _ = self.cipher.set(V2Cipher::new(&loaded.key));
+        Ok(())
+    }
+
     /// The V2 cipher, reading the key file if it has not been read yet.
     fn cipher(&self) -> Result<&V2Cipher, PluginError> {
         if let Some(c) = self.cipher.get() {
@@ -180,12 +189,8 @@ impl BasicSecrets {
                  plugin parameter key_file, and run `vespene secrets generate`",
             ));
         };
-        match read_key_file(path) {
-            Ok(loaded) => {
-                self.warn_loose_mode(path, loaded.loose_mode);
-                let _ = self.cipher.set(V2Cipher::new(&loaded.key));
-                Ok(self.cipher.get().expect("set just above"))
-            }
+        match self.load_key(path) {
+            Ok(()) => Ok(self.cipher.get().expect("set by load_key")),
             Err(KeyFileError::Missing) => Err(PluginError::failed(missing_key_message(path))),
             Err(KeyFileError::Unusable(why)) => Err(PluginError::failed(format!(
                 "the secrets key file '{}' {why}",
@@ -265,11 +270,8 @@ impl Plugin for BasicSecrets {
                 LogLevel::Warn,
                 "no secrets key file is configured: secrets cannot be encrypted",
             ),
-            Some(path) => match read_key_file(path) {
-                Ok(loaded) => {
-                    plugin.warn_loose_mode(path, loaded.loose_mode);
-                    let _ = plugin.cipher.set(V2Cipher::new(&loaded.key));
-                }
+            Some(path) => match plugin.load_key(path) {
+                Ok(()) => {}
                 Err(KeyFileError::Missing) => plugin.host.log(
                     LogLevel::Warn,
                     &format!(

@@ -130,8 +130,28 @@ pub fn set_password(db: &Db, id: i64, password: Option<&str>) -> Result<(), DbEr
 /// The request user of user `id`, with their groups (what authorization
 /// plugins see).
 pub fn user_info(conn: &mut DbConn, id: i64) -> Result<UserInfo, DbError> {
-    let user = Users::get(conn, id)?.user;
+    let user = user_row(conn, id)?;
     user_info_of(conn, &user)
+}
+
+/// [`user_info`] of an active account; `None` when it is disabled.
+pub fn active_user_info(conn: &mut DbConn, id: i64) -> Result<Option<UserInfo>, DbError> {
+    let user = user_row(conn, id)?;
+    if !user.is_active {
+        return Ok(None);
+    }
+    Ok(Some(user_info_of(conn, &user)?))
+}
+
+/// The user row alone (its group links come from [`groups::of_user`]).
+fn user_row(conn: &mut DbConn, id: i64) -> Result<User, DbError> {
+    use diesel::prelude::*;
+    crate::db::schema::users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DbError::not_found("user", id))
 }
 
 fn user_info_of(conn: &mut DbConn, user: &User) -> Result<UserInfo, DbError> {

@@ -73,11 +73,9 @@ pub fn lookup_token(db: &Db, token: &str) -> Result<Option<(UserInfo, ApiToken)>
     let Some(row) = rows::find_by_hash(&mut conn, &digest(token))? else {
         return Ok(None);
     };
-    let user = crate::accounts::user_info(&mut conn, row.user_id)?;
-    let active = crate::db::users::is_active(&mut conn, row.user_id)?;
-    if !active {
+    let Some(user) = crate::accounts::active_user_info(&mut conn, row.user_id)? else {
         return Ok(None);
-    }
+    };
     // Record use at most once a minute: a write per API request would
     // serialize requests on SQLite.
     let stale = row

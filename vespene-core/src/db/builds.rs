@@ -4,7 +4,7 @@
 //! fields as they run ([`update`]). Output lives in [`super::output`].
 
 use super::aggregate::owned_facts;
-use super::links::{check_ref, link_ids};
+use super::links::check_ref;
 use super::schema::builds::{self, dsl as t};
 use super::{DbConn, DbError, Page, Paged, authz_sql, json, now, write_tx};
 use chrono::NaiveDateTime;
@@ -360,6 +360,18 @@ pub fn get(conn: &mut DbConn, id: i64) -> Result<Build, DbError> {
         .ok_or_else(|| DbError::not_found(NOUN, id))
 }
 
+/// Only the status of build `id` (for watchers and pipelines that ask
+/// often and need nothing else).
+pub fn status_of(conn: &mut DbConn, id: i64) -> Result<BuildStatus, DbError> {
+    let text: String = t::builds
+        .find(id)
+        .select(t::status)
+        .first(conn)
+        .optional()?
+        .ok_or_else(|| DbError::not_found(NOUN, id))?;
+    Ok(BuildStatus::parse(&text).unwrap_or(BuildStatus::Unknown))
+}
+
 /// One page of builds, newest first.
 pub fn list(
     conn: &mut DbConn,
@@ -431,18 +443,6 @@ pub fn delete(conn: &mut DbConn, id: i64) -> Result<(), DbError> {
         delete_builds_where!(conn, t::id.eq(id));
         Ok(())
     })
-}
-
-/// The owner groups of a build's project (for the original's
-/// "project's owner groups" rule).
-pub fn project_owner_groups(conn: &mut DbConn, project_id: i64) -> Result<Vec<i64>, DbError> {
-    Ok(link_ids!(
-        conn,
-        project_owner_groups,
-        project_id,
-        group_id,
-        project_id
-    )?)
 }
 
 /// Deletes the builds matching a predicate on `builds`, with their output,

@@ -7,7 +7,7 @@
 //! missing slot ends the chain) because slot numbers are stored.
 
 use super::aggregate::{Aggregate, NameFilter, WriteCtx, contains_pattern, lower, owned_facts};
-use super::links::{check_ids, link_ids, set_links};
+use super::links::{check_ids, insert_rows, link_ids, set_links};
 use super::schema::pipeline_stages as ps;
 use super::schema::pipelines::{self, dsl as t};
 use super::{DbConn, DbError, Page, Paged, authz_sql, json, now, validate, write_tx};
@@ -162,17 +162,22 @@ fn check(conn: &mut DbConn, input: &PipelineInput) -> Result<(String, String), D
 
 fn set_slots(conn: &mut DbConn, id: i64, stages: &[Option<i64>]) -> Result<(), DbError> {
     diesel::delete(ps::table.filter(ps::pipeline_id.eq(id))).execute(conn)?;
-    for (i, stage) in stages.iter().enumerate() {
-        if let Some(stage) = stage {
+    let rows: Vec<_> = stages
+        .iter()
+        .enumerate()
+        .filter_map(|(i, stage)| {
             let slot = i16::try_from(i + 1).unwrap_or(i16::MAX);
-            diesel::insert_into(ps::table)
-                .values((
+            stage.map(|s| {
+                (
                     ps::pipeline_id.eq(id),
                     ps::slot.eq(slot),
-                    ps::stage_id.eq(*stage),
-                ))
-                .execute(conn)?;
-        }
+                    ps::stage_id.eq(s),
+                )
+            })
+        })
+        .collect();
+    if !rows.is_empty() {
+        insert_rows!(conn, ps::table, rows)?;
     }
     Ok(())
 }

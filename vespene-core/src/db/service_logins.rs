@@ -6,7 +6,7 @@ use super::aggregate::{Aggregate, NameFilter, WriteCtx, contains_pattern, lower,
 use super::links::{check_ids, link_ids, set_links};
 use super::schema::service_logins::{self, dsl as t};
 use super::{DbConn, DbError, Page, Paged, authz_sql, validate, write_tx};
-use crate::secrets::Secrets;
+use crate::secrets::{Secrets, SecretsError};
 use diesel::prelude::*;
 use vespene_plugin_api::kinds::authorization::{Filter, ObjectFacts, ObjectKind};
 
@@ -276,5 +276,10 @@ impl Aggregate for ServiceLogins {
 /// engine).
 pub fn reveal_password(conn: &mut DbConn, secrets: &Secrets, id: i64) -> Result<String, DbError> {
     let login = ServiceLogins::get(conn, id)?.service_login;
-    Ok(secrets.decloak(&login.password)?)
+    Ok(password_of(secrets, &login)?)
+}
+
+/// The decrypted password of a login already read.
+pub fn password_of(secrets: &Secrets, login: &ServiceLogin) -> Result<String, SecretsError> {
+    secrets.decloak(&login.password)
 }

@@ -5,7 +5,7 @@ use super::aggregate::{Aggregate, NameFilter, WriteCtx, contains_pattern, lower,
 use super::links::{check_ids, link_ids, set_links};
 use super::schema::ssh_keys::{self, dsl as t};
 use super::{DbConn, DbError, Page, Paged, authz_sql, validate, write_tx};
-use crate::secrets::Secrets;
+use crate::secrets::{Secrets, SecretsError};
 use diesel::prelude::*;
 use vespene_plugin_api::kinds::authorization::{Filter, ObjectFacts, ObjectKind};
 
@@ -292,6 +292,11 @@ impl Aggregate for SshKeys {
 /// The decrypted secrets of key `id` (no permission check: for the engine).
 pub fn reveal(conn: &mut DbConn, secrets: &Secrets, id: i64) -> Result<SshKeySecrets, DbError> {
     let key = SshKeys::get(conn, id)?.ssh_key;
+    Ok(secrets_of(secrets, &key)?)
+}
+
+/// The decrypted secrets of a key already read.
+pub fn secrets_of(secrets: &Secrets, key: &SshKey) -> Result<SshKeySecrets, SecretsError> {
     Ok(SshKeySecrets {
         private_key: secrets.decloak(&key.private_key)?,
         unlock_password: secrets.decloak(&key.unlock_password)?,

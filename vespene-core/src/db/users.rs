@@ -182,7 +182,7 @@ pub fn is_active(conn: &mut DbConn, id: i64) -> Result<bool, DbError> {
         .ok_or_else(|| DbError::not_found(NOUN, id))
 }
 
-/// Whether any superuser exists (for `vespene up`'s first start).
+/// Whether any superuser exists.
 pub fn any_superuser(conn: &mut DbConn) -> Result<bool, DbError> {
     Ok(diesel::select(diesel::dsl::exists(
         t::users.filter(t::is_superuser.eq(true)),

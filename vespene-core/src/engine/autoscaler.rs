@@ -178,7 +178,7 @@ pub fn autoscale_pool(
     force: bool,
     scope: &Box<dyn CallScope>,
 ) -> Result<PoolOutcome, EngineError> {
-    let row = WorkerPools::get(conn, pool_id)?.worker_pool;
+    let row = pool_info(conn, pool_id)?;
     if !row.autoscaling_enabled {
         return Ok(PoolOutcome::Disabled);
     }
@@ -205,7 +205,7 @@ pub fn autoscale_pool(
     };
     let (running, queued, queued_projects) = counts(conn, pool_id)?;
     let request = PlanRequest {
-        worker_pool: pool_info(conn, pool_id)?,
+        worker_pool: row,
         now: super::context::rfc3339(crate::db::now()),
         running,
         queued,

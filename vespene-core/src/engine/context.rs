@@ -7,18 +7,20 @@ use crate::db::aggregate::Aggregate;
 use crate::db::builds::Build;
 use crate::db::pipelines::Pipelines;
 use crate::db::projects::{ProjectDetail, Projects};
-use crate::db::schema::{groups, projects, service_logins, snippets, ssh_keys, users, workers};
+use crate::db::schema::{
+    builds, groups, pipelines, projects, service_logins, snippets, ssh_keys, stages, users, workers,
+};
 use crate::db::stages::Stages;
 use crate::db::variable_sets::load_many;
 use crate::db::worker_pools::WorkerPools;
 use crate::db::{DbConn, DbError};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
-use serde_json::{Map, Value};
+use serde_json::Map;
 use vespene_plugin_api::kinds::variables::{ProjectOutputs, StageOutputs, VariablesRequest};
 use vespene_plugin_api::{
     BuildInfo, LaunchQuestion, PipelineInfo, ProjectInfo, SnippetInfo, StageInfo, VariableSetInfo,
-    Variables, WorkerPoolInfo,
+    WorkerPoolInfo,
 };
 
 /// A stored UTC time as RFC 3339.
@@ -28,12 +30,7 @@ pub fn rfc3339(t: NaiveDateTime) -> String {
 }
 
 /// A stored JSON object (validated on save); anything else reads as empty.
-pub fn object(text: &str) -> Variables {
-    match serde_json::from_str::<Value>(text) {
-        Ok(Value::Object(m)) => m,
-        _ => Map::new(),
-    }
-}
+pub use crate::db::json::parse_object as object;
 
 fn sets(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<VariableSetInfo>, DbError> {
     if ids.is_empty() {
@@ -115,11 +112,16 @@ pub fn project_info(
     let p = &d.project;
     let pool = pool_name_known(conn, p.worker_pool_id, known)?;
     let pipeline = match p.pipeline_id {
-        Some(id) => Some(Pipelines::get(conn, id)?.pipeline.name),
+        Some(id) => Some(
+            pipelines::table
+                .find(id)
+                .select(pipelines::name)
+                .first::<String>(conn)?,
+        ),
         None => None,
     };
     let stage = match p.stage_id {
-        Some(id) => Some(Stages::get(conn, id)?.stage.name),
+        Some(id) => Some(stage_name(conn, id)?),
         None => None,
     };
     let scm_login = match p.scm_login_id {
@@ -165,6 +167,13 @@ pub fn project_info(
         owner_groups: group_names(conn, &d.owner_groups)?,
         launch_groups: group_names(conn, &d.launch_groups)?,
     })
+}
+
+fn stage_name(conn: &mut DbConn, stage_id: i64) -> Result<String, DbError> {
+    Ok(stages::table
+        .find(stage_id)
+        .select(stages::name)
+        .first(conn)?)
 }
 
 /// A worker pool's name.
@@ -285,11 +294,16 @@ pub fn variables_request(
             // the slots ends the chain, as in the original.
             let mut current = sid;
             while let Some(prev) = pd.previous_stage(current) {
-                let name = Stages::get(conn, prev)?.stage.name;
+                let name = stage_name(conn, prev)?;
                 let mut outputs = Vec::new();
                 for (_, project_name, last_ok) in stage_projects(conn, pid, prev)? {
                     let output_variables = match last_ok {
-                        Some(b) => object(&crate::db::builds::get(conn, b)?.output_variables),
+                        Some(b) => object(
+                            &builds::table
+                                .find(b)
+                                .select(builds::output_variables)
+                                .first::<String>(conn)?,
+                        ),
                         None => Map::new(),
                     };
                     outputs.push(ProjectOutputs {

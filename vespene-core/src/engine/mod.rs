@@ -5,12 +5,15 @@
 //! * [`claim`]: a worker claiming a build atomically, on both backends;
 //! * [`runner`]: running one claimed build (build root, triggers, checkout,
 //!   isolation, output, final state);
-//! * [`worker`]: the worker loop (claims, heartbeats, orphans, wake-ups);
+//! * [`worker`]: the worker loop (registration, claims, orphan sweeps,
+//!   wake-ups); the running build's heartbeats come from [`runner`];
 //! * [`pipeline`]: advancing a pipeline after a successful build;
 //! * [`cleanup`], [`tutorial`], [`autoscaler`]: the maintenance commands
 //!   (`vespene cleanup`, `vespene tutorial`, `vespene autoscaler`);
-//! * [`log`], [`context`], [`schedule`], [`triggers`], [`wake`]: the parts
-//!   they share.
+//! * [`scheduler`] and [`schedule`]: schedules, run by one worker at a
+//!   time;
+//! * [`log`], [`store`], [`context`], [`ssh`], [`triggers`], [`wake`]: the
+//!   parts they share.
 
 pub mod autoscaler;
 pub mod claim;

@@ -203,15 +203,15 @@ fn peers(
     let mut out = Vec::with_capacity(rows.len());
     for (name, last_build, active_build) in rows {
         let last_status = match last_build {
-            Some(id) => Some(builds::get(conn, id)?.status()),
+            Some(id) => Some(builds::status_of(conn, id)?),
             None => None,
         };
         // A reference left behind by a crash does not block forever: only
         // a build that is still queued, running or stopping counts.
         let active = match active_build {
-            Some(id) => builds::get(conn, id).is_ok_and(|b| {
+            Some(id) => builds::status_of(conn, id).is_ok_and(|s| {
                 matches!(
-                    b.status(),
+                    s,
                     BuildStatus::Queued | BuildStatus::Running | BuildStatus::Aborting
                 )
             }),

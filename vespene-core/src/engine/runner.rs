@@ -137,8 +137,8 @@ impl Watch {
                         last_beat = Instant::now();
                     }
                     if !stopping
-                        && builds::get(&mut conn, build_id)
-                            .is_ok_and(|b| b.status() == BuildStatus::Aborting)
+                        && builds::status_of(&mut conn, build_id)
+                            .is_ok_and(|s| s == BuildStatus::Aborting)
                     {
                         stopping = true;
                         cancel.cancel();
@@ -273,18 +273,17 @@ impl Run<'_> {
         if self.project.ssh_keys.is_empty() {
             return Ok(None);
         }
+        use crate::db::aggregate::Aggregate;
+        use crate::db::ssh_keys::{SshKeys, secrets_of};
         let mut keys = Vec::new();
         for id in &self.project.ssh_keys {
-            let name = self
-                .project_info
-                .ssh_keys
-                .get(keys.len())
-                .cloned()
-                .unwrap_or_else(|| format!("#{id}"));
-            let s = crate::db::ssh_keys::reveal(conn, self.app.ops.secrets(), *id)
-                .map_err(|e| Ending::failure(format!("SSH key '{name}': {e}"), -1))?;
+            let key = SshKeys::get(conn, *id)
+                .map_err(|e| Ending::failure(format!("SSH key #{id}: {e}"), -1))?
+                .ssh_key;
+            let s = secrets_of(self.app.ops.secrets(), &key)
+                .map_err(|e| Ending::failure(format!("SSH key '{}': {e}", key.name), -1))?;
             keys.push(Key {
-                name,
+                name: key.name,
                 private_key: s.private_key,
                 unlock_password: s.unlock_password,
             });
@@ -325,15 +324,13 @@ impl Run<'_> {
             })?;
         let credentials = match p.scm_login_id {
             Some(id) => {
-                let password =
-                    crate::db::service_logins::reveal_password(conn, self.app.ops.secrets(), id)
-                        .map_err(|e| Ending::failure(format!("service login: {e}"), -1))?;
-                let login = {
-                    use crate::db::aggregate::Aggregate;
-                    crate::db::service_logins::ServiceLogins::get(conn, id)
-                        .map_err(|e| Ending::failure(e.to_string(), -1))?
-                        .service_login
-                };
+                use crate::db::aggregate::Aggregate;
+                use crate::db::service_logins::{ServiceLogins, password_of};
+                let login = ServiceLogins::get(conn, id)
+                    .map_err(|e| Ending::failure(format!("service login: {e}"), -1))?
+                    .service_login;
+                let password = password_of(self.app.ops.secrets(), &login)
+                    .map_err(|e| Ending::failure(format!("service login: {e}"), -1))?;
                 Some(Credentials {
                     name: login.name,
                     username: login.username,
@@ -634,8 +631,9 @@ fn run_claimed(
         }
     }
     let output_variables = Value::Object(run.log.borrow().output_variables().clone()).to_string();
-    // The whole output is stored before the build is recorded as ended, so
-    // whoever sees it ended sees all of it.
+    // The output so far (the script's, all of it) is stored before the
+    // build is recorded as ended, so whoever sees it ended sees all the
+    // script wrote; post-trigger and pipeline messages follow.
     if let Err(e) = run.log.borrow_mut().sync() {
         tracing::error!("build {id}: part of its output could not be stored: {e}");
     }

@@ -21,24 +21,10 @@ pub struct Schedule {
 }
 
 /// A comma list of integers and inclusive `a-b` ranges, each within
-/// `0..=max`. Anything malformed (out of range, reversed, not a number,
-/// empty) makes the whole list empty, as in the original: no schedule.
+/// `0..=max`, read as saving a project validates it. Anything malformed
+/// makes the whole list empty, as in the original: no schedule.
 pub fn parse_list(text: &str, max: u32) -> Vec<u32> {
-    let mut out = Vec::new();
-    for part in text.split(',') {
-        let part = part.trim();
-        let (lo, hi) = match part.split_once('-') {
-            Some((a, b)) => (a.trim().parse::<u32>(), b.trim().parse::<u32>()),
-            None => (part.parse::<u32>(), part.parse::<u32>()),
-        };
-        match (lo, hi) {
-            (Ok(lo), Ok(hi)) if lo <= hi && hi <= max => out.extend(lo..=hi),
-            _ => return Vec::new(),
-        }
-    }
-    out.sort_unstable();
-    out.dedup();
-    out
+    crate::db::projects::parse_schedule_list(text, max).unwrap_or_default()
 }
 
 /// Why a schedule does or does not queue a build now, for the messages.

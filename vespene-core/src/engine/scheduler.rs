@@ -121,19 +121,22 @@ pub fn tick(app: &App, conn: &mut DbConn, now: DateTime<Utc>) -> Result<Vec<i64>
                 weekend_start_minutes: times.3,
                 threshold_minutes: i64::from(threshold),
             };
+            // Being busy or built recently can only hold a due schedule
+            // back: a project that is not due needs no queries.
+            if !matches!(schedule.verdict(now, false, None), Verdict::Due(_)) {
+                continue;
+            }
             let waiting: i64 = b::table
                 .filter(b::project_id.eq(id))
                 .filter(b::status.eq(BuildStatus::Queued.as_str()))
                 .count()
                 .get_result(conn)?;
             let active_unfinished = match active {
-                Some(a) => b::table
-                    .find(a)
-                    .select(b::status)
-                    .first::<String>(conn)
-                    .optional()?
-                    .and_then(|s| BuildStatus::parse(&s))
-                    .is_some_and(|s| !s.is_complete()),
+                Some(a) => match crate::db::builds::status_of(conn, a) {
+                    Ok(s) => s != BuildStatus::Unknown && !s.is_complete(),
+                    Err(crate::db::DbError::NotFound { .. }) => false,
+                    Err(e) => return Err(e.into()),
+                },
                 None => false,
             };
             let last: Option<NaiveDateTime> = b::table

@@ -3,7 +3,8 @@
 //! Whoever queues a build (or asks a running one to stop) calls
 //! [`Waker::notify`] with the pool's name; idle workers block in
 //! [`Listener::wait`] and return within milliseconds. Polling remains only
-//! as a slow fallback (`worker.poll_seconds`) in case a wake-up is lost.
+//! as a slow fallback (`worker.poll_seconds`, at most 5 s) in case a wake-up
+//! is lost.
 //!
 //! * SQLite (one machine): every listener owns a Unix datagram socket in
 //!   `<data_dir>/run/wake/`; a notification is one datagram to each.
@@ -53,7 +54,10 @@ impl Waker {
     /// The mechanism that fits `database_url`, with local sockets under
     /// `data_dir` (used for SQLite).
     pub fn for_database(database_url: &str, data_dir: &Path) -> Waker {
-        if database_url.starts_with("postgres://") || database_url.starts_with("postgresql://") {
+        if matches!(
+            crate::db::Target::parse(database_url),
+            Ok(crate::db::Target::Postgres(_))
+        ) {
             Waker::Postgres(pg::PgWaker::new(database_url))
         } else {
             Waker::Local(local::LocalWaker::new(&data_dir.join("run").join("wake")))

@@ -1,5 +1,5 @@
-//! Core operations: the one place the web UI, the REST API and the CLI
-//! create, read, update, delete and list stored objects. Every operation
+//! Core operations: the one place the CLI (and, later, the web UI and the
+//! REST API) create, read, update, delete and list stored objects. Every operation
 //! is checked through [`crate::authz`] (lists are narrowed in SQL, single
 //! objects checked with their owners' facts) and returns a typed
 //! [`OpError`]: never a panic, never raw database text for a user's
@@ -137,12 +137,12 @@ impl Ops {
     /// builds it once per request. Inactive users are refused.
     pub fn actor_for_user(&self, user_id: i64) -> Result<Actor, OpError> {
         let mut conn = self.db.conn()?;
-        if !crate::db::users::is_active(&mut conn, user_id)? {
-            return Err(OpError::Denied {
+        match crate::accounts::active_user_info(&mut conn, user_id)? {
+            Some(user) => Ok(Actor::User(user)),
+            None => Err(OpError::Denied {
                 reason: "this account is disabled".into(),
-            });
+            }),
         }
-        Ok(Actor::User(crate::accounts::user_info(&mut conn, user_id)?))
     }
 
     /// The operations on objects of kind `A`, for code generic over kinds

@@ -68,6 +68,11 @@ fn candidates(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// `path` with symlinks and relative parts resolved (as it is if that fails).
+fn canonical(path: &Path) -> PathBuf {
+    std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
 impl Catalog {
     /// Scans every candidate of `dirs`, answering from `cache` where the file
     /// is unchanged and from the scanner child otherwise.
@@ -75,7 +80,10 @@ impl Catalog {
         let files: Vec<PathBuf> = dirs.iter().flat_map(|d| candidates(d)).collect();
         let mut catalog = Self::scan_files(&files, cache, scanner);
         catalog.dirs = dirs.to_vec();
-        cache.retain(|p| files.iter().any(|f| f == p));
+        // The cache is keyed by canonical path (a symlinked `.so` or plugin
+        // directory is scanned once), so what to keep is compared likewise.
+        let keep: Vec<PathBuf> = files.iter().map(|f| canonical(f)).collect();
+        cache.retain(|p| keep.iter().any(|f| f == p));
         cache.save();
         catalog
     }
@@ -85,7 +93,7 @@ impl Catalog {
         let mut slots: Vec<(PathBuf, Option<FileKey>, Option<ScanAnswer>)> = files
             .iter()
             .map(|path| {
-                let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.clone());
+                let canonical = canonical(path);
                 match FileKey::of(&canonical) {
                     Ok(key) => {
                         let cached = cache.get(&canonical, &key).cloned();

@@ -75,7 +75,9 @@ pub struct WorkerSettings {
     pub heartbeat_seconds: u64,
     /// A build whose heartbeat is older than this is orphaned.
     pub orphan_after_seconds: u64,
-    /// Seconds between polls when no wake-up arrives (the fallback).
+    /// Seconds between polls when no wake-up arrives (the fallback). An
+    /// idle worker also looks every 5 s, when it sweeps for orphans and
+    /// runs the scheduler, so values above 5 poll every 5 s.
     pub poll_seconds: f64,
     /// Where the worker id file lives; blank: `<data_dir>/worker_id`.
     pub worker_id_file: String,

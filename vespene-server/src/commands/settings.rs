@@ -24,15 +24,12 @@ pub fn run(env: &Env, cmd: SettingsCommand) -> anyhow::Result<ExitCode> {
         for s in &settings.sources {
             println!("# read: {s}");
         }
-        println!("# database: {}", mask(&settings.database_url()));
+        println!(
+            "# database: {}",
+            vespene_core::db::masked_url(&settings.database_url())
+        );
         println!();
         print!("{}", settings.to_masked_toml());
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn mask(url: &str) -> String {
-    let mut v = serde_json::Value::String(url.to_string());
-    vespene_core::settings::mask_secrets(&mut v);
-    v.as_str().unwrap_or_default().to_string()
 }

@@ -141,10 +141,10 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
             .map(|b| format!(" (--bind {b} ignored)"))
             .unwrap_or_default()
     );
-    println!(
-        "  command line    VESPENE_DATA_DIR={} vespene project start NAME",
-        data_dir.display()
-    );
+    // The same settings for the command line in another terminal.
+    let exports: Vec<String> = overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    println!("  command line    export {}", exports.join(" "));
+    println!("                  vespene project start NAME");
     println!("Press Ctrl-C to stop.");
 
     let exe = std::env::current_exe()?;
