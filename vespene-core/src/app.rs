@@ -22,6 +22,8 @@ pub enum StartError {
     Database(#[from] DbError),
     #[error("the database needs migrating: run `vespene migrate` (database {0})")]
     PendingMigrations(String),
+    #[error("cannot make the server's files private: {0}")]
+    PrivateData(std::io::Error),
 }
 
 /// A started process's services.
@@ -59,6 +61,14 @@ impl App {
         }
         for warning in plugins.catalog.warnings() {
             tracing::warn!("plugin path: {warning}");
+        }
+        if let Err(e) = crate::private_data::secure(&settings) {
+            // Only SQLite keeps its data there; a PostgreSQL client may run
+            // where the data directory cannot be made.
+            if settings.database_url().starts_with("sqlite:") {
+                return Err(StartError::PrivateData(e));
+            }
+            tracing::warn!("cannot make the server's files private: {e}");
         }
         let db = Db::open(&settings)?;
         match migrations {

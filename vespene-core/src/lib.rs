@@ -10,6 +10,7 @@ pub mod db;
 pub mod engine;
 pub mod ops;
 pub mod plugins;
+pub mod private_data;
 pub mod process;
 pub mod secrets;
 pub mod settings;

@@ -2,49 +2,61 @@
 //! unprivileged user through `sudo` (reference §3.2 "Isolation", §9.3).
 //!
 //! The host has already written `vespene_launch.sh` and `vespene.json` into
-//! the build root. This plugin
+//! the build root, a fresh directory of mode 0700 owned by the worker's user
+//! (see `vespene-core/src/engine/buildroot.rs`). This plugin
 //!
 //! * `begin`: resolves the build user (the pool's `sudo_user`, or the
 //!   `default_user` parameter, `nobody` unless set, when that is blank),
 //!   refuses `root` (by name or uid 0) unless `allow_root = true`, checks the
 //!   pool's `permissions_hex`, and says "running build as user: USER" in the
 //!   build's messages;
-//! * `execute`: says "----------\nBuilding...", runs `chmod -R MODE ROOT` and
-//!   `chmod a+x SCRIPT` through the host (logged into the messages, like the
-//!   original), then `sudo -n -u USER -- SCRIPT` in the build root with the
-//!   project's timeout, its lines going to the build's output. When MODE
-//!   already lets everyone execute (the default `0x777`, or `0x775` …) and
-//!   the script is inside the build root, `chmod -R` has made it executable
-//!   for all and the `a+x` run is skipped: each command costs a process
-//!   start (about 1–2 ms, half of a trivial build's time in the worker,
-//!   measured by `tests/benches/engine.rs`).
+//! * `execute`: says "----------\nBuilding...", hands the build root to the
+//!   build user with `chown -R UID:GID ROOT` run through the host (logged
+//!   into the messages), then runs `sudo -n -u USER -- SCRIPT` in the build
+//!   root with the project's timeout, its lines going to the build's output;
+//! * `end`: gives the build root back to the worker's user (`chown -R`), so
+//!   a root kept after the build (setting `keep_build_roots`) is readable by
+//!   the server only, never by a later build running as the same user.
+//!
+//! Each build root stays mode 0700: the build user reaches its own root and
+//! no other (the base directory is 0711, so roots cannot be listed). Builds
+//! of pools sharing one `sudo_user` share a uid, so while two run at once
+//! each could open the other's root by its path; give pools their own
+//! `sudo_user` or use the namespace isolation when that matters.
+//!
+//! The original made the build root `chmod -R 777` (the pool's
+//! `permissions_hex`) so that the sudo user could write it, which let every
+//! build read and change every other build's root. This version hands the
+//! root over by ownership instead; `permissions_hex` is still checked (so
+//! pools exported from the original import unchanged) but no longer applied.
+//!
+//! Handing over needs `chown`, so a worker that is not root can only run
+//! builds as its own user (then directly, without sudo) and refuses other
+//! build users with a message saying so; the namespace isolation needs no
+//! root and is the one to use there.
 //!
 //! **Stopping a build when the worker is not root.** The host stops a
 //! command by signalling its process group, but a process may only signal
-//! processes of its own user: a worker running as `vespene` reaches `sudo`
-//! (which relays SIGTERM to the script) and nothing that runs as the build
-//! user. A script that ignores SIGTERM, or its children, would outlive a stop
-//! or a timeout (measured: `trap '' TERM; sleep 300` survived the host's
-//! TERM-then-KILL). So when the worker is not root, the script is started as
-//! `sudo -n -u USER -- timeout -k 5 SECS SCRIPT`: coreutils' `timeout` runs
-//! as the build user, passes the relayed SIGTERM on to the script's whole
+//! processes of its own user. With `use_sudo_when_same_user`, a non-root
+//! worker starts the script as `sudo -n -u USER -- timeout -k 5 SECS SCRIPT`:
+//! coreutils' `timeout` passes the relayed SIGTERM on to the script's whole
 //! process group and sends SIGKILL 5 seconds later. `SECS` is the project's
 //! timeout plus 30 s (a backstop should the worker die; the host's own
 //! timeout fires first) or 0 (no timer) without one. A root worker can
 //! signal everything, so the script is started bare and stays in the host's
 //! process group. Parameter `timeout_program = ""` turns the wrapper off.
 //!
-//! The permissions are changed with the `chmod` command run by the host, not
-//! with `std::fs`, on purpose: the commands show up in the build's messages
-//! as they did in the original, they run under the host's rules (a stopped
-//! build stops them), and coreutils' `chmod -R` never follows a symbolic link
-//! met while recursing. A checked-out repository may contain a link such as
-//! `key -> /etc/vespene/secrets.key`; a home-made walk calling `chmod(2)`
-//! (which follows links) would make its target world-readable.
+//! Ownership is changed with the `chown` command run by the host, not with
+//! `std::fs`, on purpose: the commands show up in the build's messages as
+//! the original's `chmod` did, they run under the host's rules (a stopped
+//! build stops them), and coreutils' `chown -R` never follows a symbolic
+//! link met while recursing. A checked-out repository may contain a link
+//! such as `key -> /etc/vespene/secrets.key`; a home-made walk calling
+//! `chown(2)` (which follows links) would give its target away.
 //!
 //! A script that ran and exited non-zero is an `Ok` outcome carrying its exit
 //! status; an error means the script could not be run at all (bad pool
-//! settings, a refused user, a failed `chmod`, a missing `sudo`).
+//! settings, a refused user, a failed `chown`, a missing `sudo`).
 
 use serde::Deserialize;
 use std::os::unix::fs::PermissionsExt;
@@ -58,8 +70,8 @@ use vespene_plugin_api::{
 
 /// The build user when the pool names none and `default_user` is not set.
 pub const DEFAULT_USER: &str = "nobody";
-/// The mode applied to the build root when the pool's `permissions_hex` is
-/// blank (the original's default, `0x777`).
+/// The mode a blank `permissions_hex` stands for (the original's default,
+/// `0x777`; checked, no longer applied).
 pub const DEFAULT_MODE: u32 = 0o777;
 /// Seconds between the SIGTERM the kill wrapper passes on and its SIGKILL.
 pub const KILL_AFTER_SECS: u64 = 5;
@@ -110,15 +122,18 @@ pub struct SudoIsolation {
 pub struct Plan {
     /// The user the script runs as.
     pub user: String,
-    /// The mode applied recursively to the build root.
-    pub mode: u32,
     /// The command that runs the script.
     pub argv: Vec<String>,
     /// The script runs as the worker's own user, without sudo.
     pub direct: bool,
+    /// `uid:gid` the build root is handed to for the build and the worker's
+    /// `uid:gid` it is given back to after; `None` when the build runs as
+    /// the worker's user.
+    pub hand_over: Option<(String, String)>,
 }
 
-/// Parses a pool's `permissions_hex` into a file mode.
+/// Parses a pool's `permissions_hex` into a file mode (checked so that a
+/// pool's settings stay meaningful; see the module's documentation).
 ///
 /// The original parsed the value as hexadecimal and printed it back as hex
 /// digits for `chmod`, which reads them as octal: in effect the digits after
@@ -196,17 +211,22 @@ fn check_user_spelling(user: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// The uid of `user` on this machine (`#UID` is sudo's spelling of a uid),
-/// or `None` when no such user exists.
-pub fn lookup_uid(user: &str) -> Result<Option<u32>, String> {
+/// The uid and primary gid of `user` on this machine (`#UID` is sudo's
+/// spelling of a uid; a uid without a passwd entry gets the gid of the same
+/// number), or `None` when no such user exists.
+pub fn lookup_user(user: &str) -> Result<Option<(u32, u32)>, String> {
     if let Some(uid) = user.strip_prefix('#') {
-        return uid
+        let uid = uid
             .parse::<u32>()
-            .map(Some)
-            .map_err(|_| format!("'{user}' is not a numeric uid"));
+            .map_err(|_| format!("'{user}' is not a numeric uid"))?;
+        let gid = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid))
+            .ok()
+            .flatten()
+            .map_or(uid, |u| u.gid.as_raw());
+        return Ok(Some((uid, gid)));
     }
     nix::unistd::User::from_name(user)
-        .map(|u| u.map(|u| u.uid.as_raw()))
+        .map(|u| u.map(|u| (u.uid.as_raw(), u.gid.as_raw())))
         .map_err(|e| format!("looking up user '{user}': {e}"))
 }
 
@@ -229,7 +249,7 @@ impl SudoIsolation {
                 "worker pool '{pool}' has an unusable sudo_user: {why}"
             ))
         })?;
-        let uid = lookup_uid(&user)
+        let (uid, gid) = lookup_user(&user)
             .map_err(PluginError::failed)?
             .ok_or_else(|| {
                 PluginError::failed(format!(
@@ -245,7 +265,7 @@ impl SudoIsolation {
                  parameters"
             )));
         }
-        let mode = parse_mode(&request.worker_pool.permissions_hex).map_err(|why| {
+        parse_mode(&request.worker_pool.permissions_hex).map_err(|why| {
             PluginError::failed(format!(
                 "permissions_hex '{}' of worker pool '{pool}' is not a file mode: {why} (write \
                  it like 0x777, 777 or 0o770)",
@@ -253,6 +273,20 @@ impl SudoIsolation {
             ))
         })?;
         let worker_uid = nix::unistd::geteuid().as_raw();
+        let worker_gid = nix::unistd::getegid().as_raw();
+        let worker_is_root = worker_uid == 0;
+        if uid != worker_uid && !worker_is_root {
+            let me = nix::unistd::User::from_uid(nix::unistd::geteuid())
+                .ok()
+                .flatten()
+                .map_or_else(|| format!("#{worker_uid}"), |u| u.name);
+            return Err(PluginError::failed(format!(
+                "sudo isolation cannot hand the build root to user '{user}' of worker pool \
+                 '{pool}': that needs a worker running as root, and this one runs as '{me}'. \
+                 Use the namespace isolation (it needs no root), run the worker as root, or \
+                 set the pool's sudo_user to '{me}'"
+            )));
+        }
         let direct = uid == worker_uid && !self.params.use_sudo_when_same_user;
         let argv = if direct {
             vec![request.script_path.clone()]
@@ -261,14 +295,16 @@ impl SudoIsolation {
                 &user,
                 &request.script_path,
                 request.timeout_secs,
-                worker_uid == 0,
+                worker_is_root,
             )
         };
+        let hand_over = (uid != worker_uid)
+            .then(|| (format!("{uid}:{gid}"), format!("{worker_uid}:{worker_gid}")));
         Ok(Plan {
             user,
-            mode,
             argv,
             direct,
+            hand_over,
         })
     }
 
@@ -329,16 +365,22 @@ impl SudoIsolation {
         }
     }
 
-    /// Runs one `chmod` for `execute`. `Ok(None)` when it succeeded,
+    /// Runs `chown -R OWNER ROOT`. `Ok(None)` when it succeeded,
     /// `Ok(Some(outcome))` when it was stopped or timed out (the build ends
     /// as that outcome says), an error when it failed.
-    fn chmod(&self, argv: Vec<String>, cwd: &str) -> Result<Option<RunOutcome>, PluginError> {
+    fn chown(&self, owner: &str, root: &str) -> Result<Option<RunOutcome>, PluginError> {
+        let argv = vec![
+            "chown".to_string(),
+            "-R".into(),
+            owner.to_string(),
+            root.to_string(),
+        ];
         let shown = argv.join(" ");
         let outcome = self
             .host
             .run(&RunRequest {
                 argv,
-                cwd: Some(cwd.to_string()),
+                cwd: Some(root.to_string()),
                 stream: Stream::Messages,
                 log_command: true,
                 ..RunRequest::default()
@@ -354,25 +396,11 @@ impl SudoIsolation {
                 message.push_str(&outcome.last_line);
             }
             return Err(PluginError::failed(format!(
-                "setting the build root's permissions: {message}"
+                "handing over the build root: {message}"
             )));
         }
         Ok(None)
     }
-}
-
-/// Whether `chmod -R MODE ROOT` already leaves `script` executable by
-/// everyone, so that `chmod a+x SCRIPT` would change nothing: MODE has the
-/// execute bit for user, group and others, and the script lies inside the
-/// root (compared by path components, without touching the file system).
-pub fn recursive_mode_makes_executable(mode: u32, root: &str, script: &str) -> bool {
-    let (root, script) = (Path::new(root), Path::new(script));
-    mode & 0o111 == 0o111
-        && script != root
-        && script.starts_with(root)
-        && !script
-            .components()
-            .any(|c| matches!(c, std::path::Component::ParentDir))
 }
 
 fn check_paths(request: &IsolationRequest) -> Result<(), PluginError> {
@@ -435,23 +463,10 @@ impl IsolationPlugin for SudoIsolation {
         let plan = self.plan(request)?;
         self.host.message("----------\nBuilding...")?;
         let root = &request.build_root;
-        let mut chmods = vec![vec![
-            "chmod".to_string(),
-            "-R".into(),
-            format!("{:o}", plan.mode),
-            root.clone(),
-        ]];
-        if !recursive_mode_makes_executable(plan.mode, root, &request.script_path) {
-            chmods.push(vec![
-                "chmod".to_string(),
-                "a+x".into(),
-                request.script_path.clone(),
-            ]);
-        }
-        for argv in chmods {
-            if let Some(stopped) = self.chmod(argv, root)? {
-                return Ok(stopped);
-            }
+        if let Some((build_owner, _)) = &plan.hand_over
+            && let Some(stopped) = self.chown(build_owner, root)?
+        {
+            return Ok(stopped);
         }
         let program = plan.argv[0].clone();
         self.host
@@ -470,13 +485,26 @@ impl IsolationPlugin for SudoIsolation {
                 ))
             })
     }
+
+    fn end(&self, request: &IsolationRequest) -> Result<(), PluginError> {
+        check_paths(request)?;
+        let Ok(plan) = self.plan(request) else {
+            return Ok(());
+        };
+        if let Some((_, worker_owner)) = &plan.hand_over
+            && std::fs::symlink_metadata(&request.build_root).is_ok()
+        {
+            self.chown(worker_owner, &request.build_root)?;
+        }
+        Ok(())
+    }
 }
 
 export_plugin! {
     name: "vespene.plugins.isolation.sudo",
     kind: isolation,
     plugin: SudoIsolation,
-    description: "Runs the build script as an unprivileged user through sudo, after chmod-ing the build root.",
+    description: "Runs the build script as an unprivileged user through sudo, in a build root handed to that user.",
 }
 
 #[cfg(test)]

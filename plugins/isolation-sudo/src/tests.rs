@@ -167,9 +167,10 @@ fn the_user_is_the_pools_or_the_default() {
     assert!(is_root("root", 1234));
     assert!(is_root("toor", 0));
     assert!(!is_root("nobody", 65534));
-    assert_eq!(lookup_uid("#0"), Ok(Some(0)));
-    assert_eq!(lookup_uid("root"), Ok(Some(0)));
-    assert_eq!(lookup_uid("no-such-user-vespene-test"), Ok(None));
+    assert_eq!(lookup_user("#0"), Ok(Some((0, 0))));
+    assert_eq!(lookup_user("root"), Ok(Some((0, 0))));
+    assert_eq!(lookup_user("no-such-user-vespene-test"), Ok(None));
+    assert_eq!(lookup_user("#4242"), Ok(Some((4242, 4242))));
 }
 
 #[test]
@@ -193,122 +194,80 @@ fn begin_says_who_runs_the_build() {
     assert!(seen.lock().unwrap().runs.is_empty());
 }
 
-#[test]
-fn execute_chmods_then_runs_the_script_through_sudo() {
-    let (th, seen) = recording_host(0);
-    let p = plugin(&th, Value::Null).unwrap();
-    let req = request("/tmp/b/7", Some("nobody"), "0x770");
-    let outcome = p.execute(&req).unwrap();
-    assert!(outcome.success());
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.messages, ["----------\nBuilding..."]);
-    assert_eq!(seen.runs.len(), 3);
-    assert_eq!(seen.runs[0].argv, ["chmod", "-R", "770", "/tmp/b/7"]);
-    assert_eq!(
-        seen.runs[1].argv,
-        ["chmod", "a+x", "/tmp/b/7/vespene_launch.sh"]
-    );
-    for chmod in &seen.runs[..2] {
-        assert_eq!(chmod.stream, Stream::Messages);
-        assert!(chmod.log_command);
-        assert_eq!(chmod.shell, None);
-    }
-    let build = &seen.runs[2];
-    let expected: &[&str] = if running_as_root() {
-        &[
-            "sudo",
-            "-n",
-            "-u",
-            "nobody",
-            "--",
-            "/tmp/b/7/vespene_launch.sh",
-        ]
-    } else {
-        &[
-            "sudo",
-            "-n",
-            "-u",
-            "nobody",
-            "--",
-            "timeout",
-            "-k",
-            "5",
-            "3630",
-            "/tmp/b/7/vespene_launch.sh",
-        ]
-    };
-    assert_eq!(build.argv, expected);
-    assert_eq!(build.cwd.as_deref(), Some("/tmp/b/7"));
-    assert_eq!(build.timeout_secs, Some(3600));
-    assert_eq!(build.stream, Stream::Output);
-    assert!(!build.log_command);
+/// `uid:gid` of a user, as the plugin hands a build root over.
+fn owner_of(user: &str) -> String {
+    let u = nix::unistd::User::from_name(user).unwrap().unwrap();
+    format!("{}:{}", u.uid, u.gid)
+}
+
+fn worker_owner() -> String {
+    format!("{}:{}", nix::unistd::geteuid(), nix::unistd::getegid())
 }
 
 #[test]
-fn chmod_a_plus_x_runs_only_when_the_mode_leaves_the_script_unexecutable() {
-    for (mode, runs) in [
-        ("0x777", 2),
-        ("0x775", 2),
-        ("0x555", 2),
-        ("0x770", 3),
-        ("0x776", 3),
-    ] {
-        let (th, seen) = recording_host(0);
-        let p = plugin(&th, Value::Null).unwrap();
-        p.execute(&request("/tmp/b/9", Some("nobody"), mode))
-            .unwrap();
-        let seen = seen.lock().unwrap();
-        assert_eq!(seen.runs.len(), runs, "mode {mode}: {:?}", seen.runs);
-        assert_eq!(seen.runs[0].argv[..2], ["chmod", "-R"]);
-        if runs == 3 {
-            assert_eq!(
-                seen.runs[1].argv,
-                ["chmod", "a+x", "/tmp/b/9/vespene_launch.sh"]
-            );
-        }
-        assert_ne!(seen.runs[runs - 1].argv[0], "chmod");
+fn execute_hands_the_root_over_then_runs_the_script_through_sudo() {
+    let (th, seen) = recording_host(0);
+    let p = plugin(&th, Value::Null).unwrap();
+    let req = request("/tmp/b/7", Some("nobody"), "0x770");
+    if !running_as_root() {
+        let err = p.execute(&req).unwrap_err();
+        assert!(err.message.contains("needs a worker running as root"), "{err}");
+        assert!(err.message.contains("namespace isolation"), "{err}");
+        return;
     }
-    // A script outside the build root is not reached by `chmod -R`.
-    assert!(recursive_mode_makes_executable(
-        0o777,
-        "/tmp/b/9",
-        "/tmp/b/9/vespene_launch.sh"
-    ));
-    assert!(!recursive_mode_makes_executable(
-        0o777,
-        "/tmp/b/9",
-        "/tmp/b/90/x.sh"
-    ));
-    assert!(!recursive_mode_makes_executable(
-        0o777,
-        "/tmp/b/9",
-        "/tmp/b/9/../x.sh"
-    ));
-    assert!(!recursive_mode_makes_executable(
-        0o777, "/tmp/b/9", "/tmp/b/9"
-    ));
-    assert!(!recursive_mode_makes_executable(
-        0o776,
-        "/tmp/b/9",
-        "/tmp/b/9/x.sh"
-    ));
+    let outcome = p.execute(&req).unwrap();
+    assert!(outcome.success());
+    {
+        let seen = seen.lock().unwrap();
+        assert_eq!(seen.messages, ["----------\nBuilding..."]);
+        assert_eq!(seen.runs.len(), 2);
+        let chown = &seen.runs[0];
+        assert_eq!(chown.argv, ["chown", "-R", &owner_of("nobody"), "/tmp/b/7"]);
+        assert_eq!(chown.stream, Stream::Messages);
+        assert!(chown.log_command);
+        assert_eq!(chown.shell, None);
+        let build = &seen.runs[1];
+        assert_eq!(
+            build.argv,
+            ["sudo", "-n", "-u", "nobody", "--", "/tmp/b/7/vespene_launch.sh"]
+        );
+        assert_eq!(build.cwd.as_deref(), Some("/tmp/b/7"));
+        assert_eq!(build.timeout_secs, Some(3600));
+        assert_eq!(build.stream, Stream::Output);
+        assert!(!build.log_command);
+    }
+    // `end` gives a root that still exists back to the worker's user.
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().display().to_string();
+    p.end(&request(&root, Some("nobody"), "")).unwrap();
+    assert_eq!(
+        seen.lock().unwrap().runs.last().unwrap().argv,
+        ["chown", "-R", &worker_owner(), &root]
+    );
+    let runs = seen.lock().unwrap().runs.len();
+    p.end(&request("/nonexistent/b/7", Some("nobody"), "")).unwrap();
+    assert_eq!(seen.lock().unwrap().runs.len(), runs);
 }
 
 #[test]
 fn a_failing_script_is_an_outcome_not_an_error() {
-    let (th, seen) = host_with(
+    let (th, _) = host_with(
         |req| Ok(exit(if req.argv[0] == "sudo" { 42 } else { 0 })),
         None,
     );
-    let p = plugin(&th, json!({"sudo": "sudo"})).unwrap();
-    let outcome = p.execute(&request("/tmp/b/2", None, "")).unwrap();
+    let p = plugin(&th, json!({"sudo": "sudo", "use_sudo_when_same_user": true, "allow_root": true})).unwrap();
+    let outcome = p
+        .execute(&request("/tmp/b/2", Some(&current_user()), ""))
+        .unwrap();
     assert_eq!(outcome.exit_code, Some(42));
     assert!(!outcome.success());
-    assert_eq!(seen.lock().unwrap().runs[0].argv[2], "777");
 }
 
 #[test]
-fn a_failing_chmod_stops_before_the_script() {
+fn a_failing_chown_stops_before_the_script() {
+    if !running_as_root() {
+        return;
+    }
     let (th, seen) = host_with(
         |req| {
             Ok(RunOutcome {
@@ -321,12 +280,16 @@ fn a_failing_chmod_stops_before_the_script() {
     );
     let p = plugin(&th, Value::Null).unwrap();
     let err = p.execute(&request("/tmp/b/3", None, "0x777")).unwrap_err();
-    assert!(err.message.contains("chmod -R 777 /tmp/b/3"), "{err}");
+    assert!(
+        err.message
+            .contains(&format!("chown -R {} /tmp/b/3", owner_of("nobody"))),
+        "{err}"
+    );
     assert!(err.message.contains("exit code 1"), "{err}");
     assert!(err.message.contains("Operation not permitted"), "{err}");
     assert_eq!(seen.lock().unwrap().runs.len(), 1);
 
-    // A stop during chmod ends the build as stopped, not as an error.
+    // A stop during chown ends the build as stopped, not as an error.
     let (th, seen) = host_with(
         |_| {
             Ok(RunOutcome {
@@ -406,7 +369,8 @@ fn the_workers_own_user_runs_the_script_directly_unless_asked() {
     let (th, seen) = recording_host(0);
     let p = plugin(&th, root_ok.clone()).unwrap();
     p.execute(&request("/tmp/b/6", Some(&me), "")).unwrap();
-    // The last run is the script (the default mode needs no `chmod a+x`).
+    // The only run is the script: nothing to hand over.
+    assert_eq!(seen.lock().unwrap().runs.len(), 1);
     assert_eq!(
         seen.lock().unwrap().runs.last().unwrap().argv,
         ["/tmp/b/6/vespene_launch.sh"]
@@ -561,7 +525,9 @@ fn build_root(parent: &Path, script: &str) -> IsolationRequest {
     let root = parent.join("build");
     std::fs::create_dir(&root).unwrap();
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
-    std::fs::write(root.join("vespene_launch.sh"), script).unwrap();
+    let launch = root.join("vespene_launch.sh");
+    std::fs::write(&launch, script).unwrap();
+    std::fs::set_permissions(&launch, std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::write(root.join("vespene.json"), "{}").unwrap();
     request(&root.display().to_string(), Some("nobody"), "0x777")
 }
@@ -578,11 +544,12 @@ fn a_sudo_stand_in_really_runs_the_script() {
     )
     .unwrap();
     std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let req = build_root(dir.path(), "#!/bin/sh\necho \"in $(pwd)\"\nexit 7\n");
+    let mut req = build_root(dir.path(), "#!/bin/sh\necho \"in $(pwd)\"\nexit 7\n");
+    req.worker_pool.sudo_user = Some(current_user());
     let (th, seen) = host_with(run_for_real, None);
     let p = plugin(
         &th,
-        json!({"sudo": fake.display().to_string(), "use_sudo_when_same_user": true}),
+        json!({"sudo": fake.display().to_string(), "use_sudo_when_same_user": true, "allow_root": true}),
     )
     .unwrap();
     p.begin(&req).unwrap();
@@ -591,17 +558,18 @@ fn a_sudo_stand_in_really_runs_the_script() {
     assert!(
         outcome
             .tail
-            .contains(&format!("fake-sudo -n -u nobody -- {}", req.script_path)),
+            .contains(&format!("-u {} -- ", current_user())),
         "{outcome:?}"
     );
     assert!(
         outcome.tail.contains(&format!("in {}", req.build_root)),
         "{outcome:?}"
     );
+    // The root keeps its mode (no more `chmod -R 777`) and, the build user
+    // being the worker's, nothing is handed over.
     let mode = std::fs::metadata(&req.build_root).unwrap().mode() & 0o7777;
-    assert_eq!(mode, 0o777);
-    // 0x777 made the script executable already: no `chmod a+x`.
-    assert_eq!(seen.lock().unwrap().runs.len(), 2);
+    assert_eq!(mode, 0o700);
+    assert_eq!(seen.lock().unwrap().runs.len(), 1);
 
     // The wrapped form a non-root worker uses runs the script just the same.
     let wrapped = run_for_real(&RunRequest {
@@ -614,7 +582,11 @@ fn a_sudo_stand_in_really_runs_the_script() {
     assert!(wrapped.tail.contains("-- timeout -k 5 90 "), "{wrapped:?}");
 
     // A sudo that cannot be run at all is an error naming it.
-    let p = plugin(&th, json!({"sudo": "/nonexistent/sudo"})).unwrap();
+    let p = plugin(
+        &th,
+        json!({"sudo": "/nonexistent/sudo", "use_sudo_when_same_user": true, "allow_root": true}),
+    )
+    .unwrap();
     let err = p.execute(&req).unwrap_err();
     assert!(err.message.contains("/nonexistent/sudo"), "{err}");
 }
@@ -637,7 +609,7 @@ fn real_sudo_runs_the_build_as_nobody_who_cannot_read_root_only_files() {
     let key = secrets.path().join("secrets.key");
     std::fs::write(&key, "TOPSECRET").unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-    // The build root's parent lets others through (as BUILD_ROOT does).
+    // The build root's parent lets others through (as build_root does).
     let dir = tempfile::tempdir().unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
     let script = format!(
@@ -661,6 +633,12 @@ fn real_sudo_runs_the_build_as_nobody_who_cannot_read_root_only_files() {
         ["running build as user: nobody", "----------\nBuilding..."]
     );
     assert_eq!(seen.lock().unwrap().runs[1].argv[0], "sudo");
+    // Only the build user could enter the root; `end` gives it back.
+    let meta = std::fs::metadata(&req.build_root).unwrap();
+    assert_eq!((meta.uid(), meta.mode() & 0o7777), (nobody.uid.as_raw(), 0o700));
+    p.end(&req).unwrap();
+    assert_eq!(std::fs::metadata(&req.build_root).unwrap().uid(), 0);
+    p.execute(&req).unwrap();
 
     // The form a non-root worker uses, through the real sudo.
     let wrapped = run_for_real(&RunRequest {

@@ -153,13 +153,8 @@ impl Target {
     fn establish(&self) -> Result<DbConn, DbError> {
         match self {
             Target::Sqlite(path) => {
-                if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty())
-                    && !parent.exists()
-                {
-                    std::fs::create_dir_all(parent).map_err(|e| {
-                        DbError::Connect(format!("cannot create {}: {e}", parent.display()))
-                    })?;
-                }
+                crate::private_data::create_sqlite_file(path)
+                    .map_err(|e| DbError::Connect(format!("SQLite database {e}")))?;
                 let text = path.to_str().ok_or_else(|| {
                     DbError::Url(format!("{} is not valid UTF-8", path.display()))
                 })?;

@@ -3,6 +3,7 @@
 //! * [`queue`]: starting a project (variables, template, queueing) and
 //!   stopping a build;
 //! * [`claim`]: a worker claiming a build atomically, on both backends;
+//! * [`buildroot`]: each build's private working directory, made and removed;
 //! * [`runner`]: running one claimed build (build root, triggers, checkout,
 //!   isolation, output, final state);
 //! * [`worker`]: the worker loop (registration, claims, orphan sweeps,
@@ -16,6 +17,7 @@
 //!   parts they share.
 
 pub mod autoscaler;
+pub mod buildroot;
 pub mod claim;
 pub mod cleanup;
 pub mod context;

@@ -551,8 +551,7 @@ fn run_claimed(
     let project = context::project(&mut conn, project_id)?;
     // Recorded as the build's working_dir by the claim.
     let root = who.working_dir(id);
-    let created = std::fs::create_dir_all(&root)
-        .and_then(|_| std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o770)));
+    let created = super::buildroot::create(&who.build_root, id);
     let pool = context::pool_info(&mut conn, build.worker_pool_id)?;
     let names = BuildNames::of(&mut conn, &build, Some(&pool))?;
     let info = names.info(&build);
@@ -688,6 +687,14 @@ fn run_claimed(
         pipeline::after_success(app, &mut conn, &final_build, &mut |line: &str| {
             log.message(line)
         });
+    }
+    if !app.settings.keep_build_roots
+        && let Err(e) = super::buildroot::remove(&root)
+    {
+        run.message(&format!(
+            "cannot remove the build root {}: {e}",
+            root.display()
+        ));
     }
     let Run { log, scope, .. } = run;
     drop(scope);

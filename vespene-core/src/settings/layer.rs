@@ -69,6 +69,7 @@ struct Raw {
     plugin_path: Option<Vec<PathBuf>>,
     secrets_key_file: Option<PathBuf>,
     build_root: Option<PathBuf>,
+    keep_build_roots: Option<bool>,
     database: Option<DatabaseLayer>,
     server: Option<ServerLayer>,
     fileserving: Option<FileservingLayer>,
@@ -180,10 +181,13 @@ impl SettingsLayer {
         }
         if let Some(v) = r.secrets_key_file {
             s.secrets_key_file = resolve(v);
+            s.named.secrets_key_file = true;
         }
         if let Some(v) = r.build_root {
             s.build_root = v;
+            s.named.build_root = true;
         }
+        set(&mut s.keep_build_roots, r.keep_build_roots);
         if let Some(d) = r.database {
             set(&mut s.database.url, d.url);
             set(&mut s.database.pool_size, d.pool_size);

@@ -83,20 +83,37 @@ pub struct WorkerSettings {
     pub worker_id_file: String,
 }
 
+/// Which path settings a layer named, so that the others follow the data
+/// directory.
+#[derive(Debug, Clone, Default)]
+struct Named {
+    secrets_key_file: bool,
+    build_root: bool,
+}
+
 /// The effective, merged settings.
 #[derive(Debug, Clone, Serialize)]
 pub struct Settings {
     /// Directory the settings were read from.
     pub settings_dir: PathBuf,
-    /// Databases, caches and the worker id live here.
+    /// Databases, caches and the worker id live here (private to the
+    /// server's user: mode 0700). Default: [`default_data_dir`].
     pub data_dir: PathBuf,
     /// Directories searched for plugins before `VESPENE_PLUGIN_PATH` and the
     /// built-in default.
     pub plugin_path: Vec<PathBuf>,
     /// Key file that encrypts secrets at rest (outside the database).
+    /// Default: `<data_dir>/secrets.key`.
     pub secrets_key_file: PathBuf,
-    /// Per-build working directories go under here (must be absolute).
+    /// Per-build working directories go under here (must be absolute, and
+    /// outside the data directory, which builds must not reach). Default:
+    /// `<data_dir>-builds`, beside the data directory.
     pub build_root: PathBuf,
+    /// Keep each build's root after the build ends (fileserving and
+    /// `BUILDROOT_WEB_LINK` need them; `vespene cleanup --remove-build-roots`
+    /// removes old ones). Default false: a build root is removed when its
+    /// build ends.
+    pub keep_build_roots: bool,
     pub database: DatabaseSettings,
     pub server: ServerSettings,
     pub fileserving: FileservingSettings,
@@ -117,6 +134,50 @@ pub struct Settings {
     /// Directories from `VESPENE_PLUGIN_PATH`.
     #[serde(skip)]
     pub env_plugin_path: Vec<PathBuf>,
+    #[serde(skip)]
+    named: Named,
+}
+
+/// Environment variables that choose the per-user data directory.
+const XDG_DATA_HOME: &str = "XDG_DATA_HOME";
+const HOME: &str = "HOME";
+/// The data directory of root and of packaged installs.
+pub const SYSTEM_DATA_DIR: &str = "/var/lib/vespene";
+
+/// The data directory when no settings layer names one, the same for every
+/// command of a user: root keeps the system's `/var/lib/vespene`; any other
+/// user `$XDG_DATA_HOME/vespene`, else `$HOME/.local/share/vespene` (and
+/// `/var/lib/vespene` only when neither is set).
+pub fn default_data_dir(is_root: bool, env: &[(String, String)]) -> PathBuf {
+    let var = |name: &str| {
+        env.iter()
+            .rev()
+            .find(|(k, v)| k == name && !v.is_empty())
+            .map(|(_, v)| PathBuf::from(v))
+            .filter(|p| p.is_absolute())
+    };
+    if is_root {
+        return PathBuf::from(SYSTEM_DATA_DIR);
+    }
+    if let Some(xdg) = var(XDG_DATA_HOME) {
+        return xdg.join("vespene");
+    }
+    if let Some(home) = var(HOME) {
+        return home.join(".local/share/vespene");
+    }
+    PathBuf::from(SYSTEM_DATA_DIR)
+}
+
+/// The build root when no settings layer names one: beside the data
+/// directory (`/var/lib/vespene` → `/var/lib/vespene-builds`), so builds
+/// never need to pass through the private data directory.
+pub fn default_build_root(data_dir: &Path) -> PathBuf {
+    let mut name = data_dir
+        .file_name()
+        .map(|n| n.to_os_string())
+        .unwrap_or_else(|| "vespene".into());
+    name.push("-builds");
+    data_dir.with_file_name(name)
 }
 
 impl Settings {
@@ -139,7 +200,9 @@ impl Settings {
         dir: &Path,
         env: impl IntoIterator<Item = (String, String)>,
     ) -> Result<Settings, SettingsError> {
-        let mut settings = Settings::builtin(dir);
+        let env: Vec<(String, String)> = env.into_iter().collect();
+        let is_root = nix::unistd::geteuid().is_root();
+        let mut settings = Settings::builtin(dir, default_data_dir(is_root, &env));
         let defaults = SettingsLayer::parse(layer::BUILTIN_DEFAULTS, Source::BuiltIn)?;
         settings.apply(defaults);
 
@@ -167,17 +230,24 @@ impl Settings {
             }
         }
         settings.env_plugin_path = env_plugin_path;
+        if !settings.named.secrets_key_file {
+            settings.secrets_key_file = settings.data_dir.join("secrets.key");
+        }
+        if !settings.named.build_root {
+            settings.build_root = default_build_root(&settings.data_dir);
+        }
         settings.validate()?;
         Ok(settings)
     }
 
-    fn builtin(dir: &Path) -> Settings {
+    fn builtin(dir: &Path, data_dir: PathBuf) -> Settings {
         Settings {
             settings_dir: dir.to_path_buf(),
-            data_dir: PathBuf::from("/var/lib/vespene"),
+            secrets_key_file: data_dir.join("secrets.key"),
+            build_root: default_build_root(&data_dir),
+            keep_build_roots: false,
+            data_dir,
             plugin_path: Vec::new(),
-            secrets_key_file: dir.join("secrets.key"),
-            build_root: PathBuf::from("/tmp/vespene/buildroot"),
             database: DatabaseSettings {
                 url: String::new(),
                 pool_size: 8,
@@ -206,6 +276,7 @@ impl Settings {
             plugins: PluginSections::default(),
             sources: Vec::new(),
             env_plugin_path: Vec::new(),
+            named: Named::default(),
         }
     }
 

@@ -11,6 +11,10 @@ pub fn run(env: &Env) -> anyhow::Result<ExitCode> {
     let settings = env.settings()?;
     let url = settings.database_url();
     let shown = db::masked_url(&url);
+    if url.starts_with("sqlite:") {
+        vespene_core::private_data::secure(&settings)
+            .context("cannot make the server's files private")?;
+    }
     let applied =
         db::migrate(&url).with_context(|| format!("cannot migrate the database {shown}"))?;
     if applied.is_empty() {
