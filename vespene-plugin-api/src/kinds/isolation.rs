@@ -21,6 +21,10 @@ pub mod ops {
     pub const EXECUTE: &str = "execute";
     pub const END: &str = "end";
     pub const ABORT: &str = "abort";
+    /// Outside any build: can this isolation run builds on this host now
+    /// (kernel features, programs)? `{}` → `{}`, or an error saying why
+    /// not. Plugins written before it answer `unsupported`.
+    pub const PROBE: &str = "probe";
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -54,6 +58,10 @@ pub trait IsolationPlugin: Send + Sync {
     fn abort(&self, _request: &IsolationRequest) -> Result<(), PluginError> {
         Ok(())
     }
+    /// Whether builds can run here (see [`ops::PROBE`]).
+    fn probe(&self) -> Result<(), PluginError> {
+        Err(PluginError::unsupported(ops::PROBE))
+    }
 }
 
 adapter!(Kind::Isolation, IsolationPlugin);
@@ -71,6 +79,7 @@ impl<T: IsolationPlugin + Plugin> Dispatch for Adapter<T> {
             ops::ABORT => handle(args, |r: IsolationRequest| {
                 self.0.abort(&r).map(|()| Empty {})
             }),
+            ops::PROBE => handle(args, |_: Empty| self.0.probe().map(|()| Empty {})),
             _ => Err(PluginError::unsupported(op)),
         }
     }
