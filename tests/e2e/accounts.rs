@@ -211,7 +211,7 @@ fn tokens_are_shown_once_listed_without_their_secret_and_revoked() {
 #[test]
 fn secrets_generate_writes_a_private_key_file_and_never_overwrites_it() {
     let sb = Sandbox::new();
-    let path = sb.settings_dir().join("secrets.key");
+    let path = sb.data_dir().join("secrets.key");
     let run = sb.run(&["secrets", "generate"]);
     assert_eq!(
         run.ok(),

@@ -22,6 +22,9 @@ fn each_backend(test: impl Fn(EngineSandbox)) {
 #[test]
 fn success_failure_output_and_output_variables() {
     each_backend(|es| {
+        // Kept, to look at the files the build had.
+        es.sb
+            .write_settings("40-keep.toml", "keep_build_roots = true\n");
         let app = es.app();
         let pool = es.pool(&app, "main");
         es.project(

@@ -9,6 +9,7 @@ mod isolation;
 mod maintenance;
 mod pipelines;
 mod plugins;
+mod private_builds;
 mod schedules;
 mod stress;
 mod up;

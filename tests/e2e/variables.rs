@@ -29,7 +29,7 @@ fn vars_from(level: usize) -> String {
 #[test]
 fn every_level_of_variable_precedence_in_order() {
     for backend in backends() {
-        let Some(es) = EngineSandbox::new(backend, "") else {
+        let Some(es) = EngineSandbox::new(backend, "keep_build_roots = true\n") else {
             continue;
         };
         let app = es.app();

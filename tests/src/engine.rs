@@ -143,13 +143,18 @@ impl EngineSandbox {
 
     /// A worker pool whose builds run as `user` through sudo isolation.
     pub fn pool_as(&self, app: &App, name: &str, user: &str) -> i64 {
+        self.pool_with(app, name, "sudo", user)
+    }
+
+    /// A worker pool with isolation entry `isolation` and `sudo_user`.
+    pub fn pool_with(&self, app: &App, name: &str, isolation: &str, user: &str) -> i64 {
         app.ops
             .worker_pools()
             .create(
                 &Actor::System,
                 &WorkerPoolInput {
                     name: name.into(),
-                    isolation_method: "sudo".into(),
+                    isolation_method: isolation.into(),
                     sudo_user: Some(user.into()),
                     ..WorkerPoolInput::default()
                 },

@@ -120,6 +120,7 @@ impl Sandbox {
         let s = Sandbox { dir };
         std::fs::create_dir_all(s.settings_dir().join("settings.d")).unwrap();
         std::fs::create_dir_all(s.plugin_dir()).unwrap();
+        vespene_core::private_data::create_private_dir(&s.data_dir()).unwrap();
         s.write_settings(
             "00-sandbox.toml",
             &format!(

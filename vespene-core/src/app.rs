@@ -125,11 +125,13 @@ pub fn random_password(len: usize) -> Result<String, String> {
 
 impl App {
     /// The embedded default's first start (`vespene up`): an `admin`
-    /// superuser when there are no users, and a worker pool `pool` (sudo
-    /// isolation as `sudo_user`) when there are no pools.
+    /// superuser when there are no users, and a worker pool `pool` (the
+    /// isolation entry `isolation`, builds as `sudo_user`) when there are
+    /// no pools.
     pub fn ensure_embedded_defaults(
         &self,
         pool: &str,
+        isolation: &str,
         sudo_user: &str,
     ) -> Result<FirstRun, Box<dyn std::error::Error + Send + Sync>> {
         use crate::authz::Actor;
@@ -161,7 +163,7 @@ impl App {
                 &Actor::System,
                 &WorkerPoolInput {
                     name: pool.to_string(),
-                    isolation_method: "sudo".into(),
+                    isolation_method: isolation.into(),
                     sudo_user: Some(sudo_user.to_string()),
                     ..WorkerPoolInput::default()
                 },

@@ -174,7 +174,12 @@ pub fn sandbox_argv(bwrap: &str, setpriv: &str, layout: &Layout) -> Vec<String> 
             .collect();
         ancestors.reverse();
         for p in ancestors {
-            a.extend(["--perms".to_string(), "0711".into(), "--dir".into(), path_arg(p)]);
+            a.extend([
+                "--perms".to_string(),
+                "0711".into(),
+                "--dir".into(),
+                path_arg(p),
+            ]);
         }
         a.extend([
             "--perms".to_string(),
@@ -475,9 +480,7 @@ impl NamespaceIsolation {
             .args(&argv[1..])
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|e| {
-                PluginError::failed(format!("cannot run '{}': {e}", self.params.bwrap))
-            })?;
+            .map_err(|e| PluginError::failed(format!("cannot run '{}': {e}", self.params.bwrap)))?;
         if out.status.success() {
             return Ok(());
         }

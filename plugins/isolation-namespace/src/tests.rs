@@ -172,7 +172,10 @@ fn parameters_are_checked_at_create() {
     assert!(make(Value::Null).is_ok());
     assert!(make(json!({"network": false, "hide": ["/srv/secret"]})).is_ok());
     let err = make(json!({"hide": ["srv"]})).unwrap_err();
-    assert!(err.message.contains("'srv' is not an absolute path"), "{err}");
+    assert!(
+        err.message.contains("'srv' is not an absolute path"),
+        "{err}"
+    );
     assert!(make(json!({"bwrap": ""})).is_err());
     let err = make(json!({"netwerk": false})).unwrap_err();
     assert!(err.message.contains("netwerk"), "{err}");
@@ -280,7 +283,8 @@ fn a_build_sees_its_root_and_nothing_private() {
         ..layout(&r.root.display().to_string())
     };
     let out = spawn(&l).wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
+    let text =
+        String::from_utf8_lossy(&out.stdout).to_string() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     for want in [
         "KEY-HIDDEN",
@@ -299,7 +303,10 @@ fn a_build_sees_its_root_and_nothing_private() {
     if let Some((uid, _)) = dropped() {
         assert!(text.starts_with(&format!("{uid}\n")), "{text}");
     }
-    assert_eq!(std::fs::read_to_string(r.root.join("mine")).unwrap(), "out\n");
+    assert_eq!(
+        std::fs::read_to_string(r.root.join("mine")).unwrap(),
+        "out\n"
+    );
 }
 
 fn r_base_placeholder() -> &'static str {
@@ -323,7 +330,11 @@ fn without_network_only_loopback_is_left() {
     let out = spawn(&l).wait_with_output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
-    assert_eq!(text.split_whitespace().collect::<Vec<_>>(), ["lo"], "{text}");
+    assert_eq!(
+        text.split_whitespace().collect::<Vec<_>>(),
+        ["lo"],
+        "{text}"
+    );
 }
 
 /// The pids of processes whose command line contains `marker`.
@@ -366,8 +377,12 @@ const ESCAPES: &str = "#!/bin/bash\n\
     echo started\n";
 
 fn marker() -> String {
-    format!("vespene-ns-mark-{}-{:?}", std::process::id(), Instant::now())
-        .replace([' ', '{', '}', ':', '.'], "")
+    format!(
+        "vespene-ns-mark-{}-{:?}",
+        std::process::id(),
+        Instant::now()
+    )
+    .replace([' ', '{', '}', ':', '.'], "")
 }
 
 #[test]
@@ -400,7 +415,10 @@ fn no_process_survives_a_stop() {
     if !sandbox_works() {
         return;
     }
-    for signal in [nix::sys::signal::Signal::SIGTERM, nix::sys::signal::Signal::SIGKILL] {
+    for signal in [
+        nix::sys::signal::Signal::SIGTERM,
+        nix::sys::signal::Signal::SIGKILL,
+    ] {
         let mark = marker();
         let script = ESCAPES.replace("sleep 3", "sh -c 'sleep 30; :' 3")
             + "trap '' TERM\nsh -c 'sleep 30; :' 306 MARK\n";
@@ -431,9 +449,7 @@ fn the_host_runs_the_sandbox_with_the_projects_timeout() {
     let s = seen.clone();
     let th = TestHost::new(move |op, args| match op {
         "run" => {
-            s.lock()
-                .unwrap()
-                .push(serde_json::from_str(args).unwrap());
+            s.lock().unwrap().push(serde_json::from_str(args).unwrap());
             Ok(serde_json::to_string(&RunOutcome {
                 exit_code: Some(0),
                 ..RunOutcome::default()

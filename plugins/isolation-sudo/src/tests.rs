@@ -211,7 +211,10 @@ fn execute_hands_the_root_over_then_runs_the_script_through_sudo() {
     let req = request("/tmp/b/7", Some("nobody"), "0x770");
     if !running_as_root() {
         let err = p.execute(&req).unwrap_err();
-        assert!(err.message.contains("needs a worker running as root"), "{err}");
+        assert!(
+            err.message.contains("needs a worker running as root"),
+            "{err}"
+        );
         assert!(err.message.contains("namespace isolation"), "{err}");
         return;
     }
@@ -229,7 +232,14 @@ fn execute_hands_the_root_over_then_runs_the_script_through_sudo() {
         let build = &seen.runs[1];
         assert_eq!(
             build.argv,
-            ["sudo", "-n", "-u", "nobody", "--", "/tmp/b/7/vespene_launch.sh"]
+            [
+                "sudo",
+                "-n",
+                "-u",
+                "nobody",
+                "--",
+                "/tmp/b/7/vespene_launch.sh"
+            ]
         );
         assert_eq!(build.cwd.as_deref(), Some("/tmp/b/7"));
         assert_eq!(build.timeout_secs, Some(3600));
@@ -245,7 +255,8 @@ fn execute_hands_the_root_over_then_runs_the_script_through_sudo() {
         ["chown", "-R", &worker_owner(), &root]
     );
     let runs = seen.lock().unwrap().runs.len();
-    p.end(&request("/nonexistent/b/7", Some("nobody"), "")).unwrap();
+    p.end(&request("/nonexistent/b/7", Some("nobody"), ""))
+        .unwrap();
     assert_eq!(seen.lock().unwrap().runs.len(), runs);
 }
 
@@ -255,7 +266,11 @@ fn a_failing_script_is_an_outcome_not_an_error() {
         |req| Ok(exit(if req.argv[0] == "sudo" { 42 } else { 0 })),
         None,
     );
-    let p = plugin(&th, json!({"sudo": "sudo", "use_sudo_when_same_user": true, "allow_root": true})).unwrap();
+    let p = plugin(
+        &th,
+        json!({"sudo": "sudo", "use_sudo_when_same_user": true, "allow_root": true}),
+    )
+    .unwrap();
     let outcome = p
         .execute(&request("/tmp/b/2", Some(&current_user()), ""))
         .unwrap();
@@ -556,9 +571,7 @@ fn a_sudo_stand_in_really_runs_the_script() {
     let outcome = p.execute(&req).unwrap();
     assert_eq!(outcome.exit_code, Some(7), "{outcome:?}");
     assert!(
-        outcome
-            .tail
-            .contains(&format!("-u {} -- ", current_user())),
+        outcome.tail.contains(&format!("-u {} -- ", current_user())),
         "{outcome:?}"
     );
     assert!(
@@ -635,7 +648,10 @@ fn real_sudo_runs_the_build_as_nobody_who_cannot_read_root_only_files() {
     assert_eq!(seen.lock().unwrap().runs[1].argv[0], "sudo");
     // Only the build user could enter the root; `end` gives it back.
     let meta = std::fs::metadata(&req.build_root).unwrap();
-    assert_eq!((meta.uid(), meta.mode() & 0o7777), (nobody.uid.as_raw(), 0o700));
+    assert_eq!(
+        (meta.uid(), meta.mode() & 0o7777),
+        (nobody.uid.as_raw(), 0o700)
+    );
     p.end(&req).unwrap();
     assert_eq!(std::fs::metadata(&req.build_root).unwrap().uid(), 0);
     p.execute(&req).unwrap();

@@ -195,12 +195,13 @@ fn text(v: serde_json::Value) -> String {
 }
 
 /// Creates what is missing of the tutorial's objects; builds of
-/// `tutorial-pool` (when it is created) run as `sudo_user`.
-pub fn setup(app: &App, sudo_user: &str) -> Result<TutorialReport, EngineError> {
+/// `tutorial-pool` (when it is created) run through the isolation entry
+/// `isolation` as `sudo_user`.
+pub fn setup(app: &App, isolation: &str, sudo_user: &str) -> Result<TutorialReport, EngineError> {
     let mut conn = app.db.conn()?;
     write_tx(&mut conn, |conn| -> Result<TutorialReport, EngineError> {
         let mut report = TutorialReport::default();
-        create_all(app, conn, sudo_user, &mut report)?;
+        create_all(app, conn, isolation, sudo_user, &mut report)?;
         Ok(report)
     })
 }
@@ -208,6 +209,7 @@ pub fn setup(app: &App, sudo_user: &str) -> Result<TutorialReport, EngineError> 
 fn create_all(
     app: &App,
     conn: &mut DbConn,
+    isolation: &str,
     sudo_user: &str,
     report: &mut TutorialReport,
 ) -> Result<(), EngineError> {
@@ -252,7 +254,7 @@ fn create_all(
 
     let pool = get_or_create::<WorkerPools>(app, conn, report, POOL, || WorkerPoolInput {
         name: POOL.into(),
-        isolation_method: "sudo".into(),
+        isolation_method: isolation.into(),
         sudo_user: Some(sudo_user.into()),
         ..WorkerPoolInput::default()
     })?;

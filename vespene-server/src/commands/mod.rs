@@ -3,6 +3,7 @@
 pub mod apply;
 pub mod autoscaler;
 pub mod build;
+pub mod build_isolation;
 pub mod cleanup;
 pub mod migrate;
 mod plugins;

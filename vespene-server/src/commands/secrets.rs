@@ -16,6 +16,10 @@ pub fn run(env: &Env, cmd: SecretsCommand) -> anyhow::Result<ExitCode> {
     let SecretsCommand::Generate = cmd;
     let settings = env.settings()?;
     let path = &settings.secrets_key_file;
+    // The default key lives in the data directory, which may not exist yet.
+    if path.parent() == Some(settings.data_dir.as_path()) {
+        vespene_core::private_data::create_private_dir(&settings.data_dir)?;
+    }
     vespene_core::secrets::generate_key_file(path)?;
     println!("wrote a new secrets key to {} (mode 0600)", path.display());
     eprintln!(

@@ -8,7 +8,8 @@ use vespene_core::engine::tutorial::{self, POOL, PROJECTS};
 
 pub fn run(env: &Env) -> anyhow::Result<ExitCode> {
     let app = env.app(Migrations::Require)?;
-    let report = tutorial::setup(&app, &super::up::build_user())?;
+    let choice = super::build_isolation::choose(&app);
+    let report = tutorial::setup(&app, &choice.method, &choice.user)?;
     for line in &report.lines {
         println!("{line}");
     }

@@ -16,8 +16,10 @@ use vespene_core::plugins::Scanner;
 
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Where the database, build roots, keys and caches live (default
-    /// `$XDG_DATA_HOME/vespene`, else `~/.local/share/vespene`).
+    /// Where the database, keys and caches live (default: the settings'
+    /// `data_dir`, which is `$XDG_DATA_HOME/vespene`, else
+    /// `~/.local/share/vespene`, for users other than root, and
+    /// `/var/lib/vespene` for root). Build roots go beside it.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
     /// Address of the web server (it joins `up` in a later version).
@@ -31,29 +33,6 @@ pub struct UpArgs {
     pub pool: String,
 }
 
-fn default_data_dir() -> anyhow::Result<PathBuf> {
-    if let Some(x) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
-        return Ok(PathBuf::from(x).join("vespene"));
-    }
-    let home = std::env::var_os("HOME")
-        .filter(|v| !v.is_empty())
-        .context("neither --data-dir, XDG_DATA_HOME nor HOME is set")?;
-    Ok(PathBuf::from(home).join(".local/share/vespene"))
-}
-
-/// The user builds run as: the current user (sudo is then not needed);
-/// `nobody` when running as root, since builds never run as root.
-pub(crate) fn build_user() -> String {
-    if nix::unistd::geteuid().is_root() {
-        return "nobody".into();
-    }
-    nix::unistd::User::from_uid(nix::unistd::geteuid())
-        .ok()
-        .flatten()
-        .map(|u| u.name)
-        .unwrap_or_else(|| "nobody".into())
-}
-
 /// One supervised worker process.
 struct Supervised {
     child: Option<Child>,
@@ -63,37 +42,30 @@ struct Supervised {
 }
 
 pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
-    let data_dir = match args.data_dir {
-        Some(d) => d,
-        None => default_data_dir()?,
-    };
-    std::fs::create_dir_all(&data_dir)
-        .with_context(|| format!("cannot create {}", data_dir.display()))?;
-    let data_dir = std::fs::canonicalize(&data_dir)?;
-    // The embedded default keeps everything in the data directory; these
-    // reach the workers through their environment too.
-    let mut overrides: Vec<(String, String)> =
-        vec![("VESPENE_DATA_DIR".into(), data_dir.display().to_string())];
-    for (key, value) in [
-        ("VESPENE_BUILD_ROOT", data_dir.join("buildroot")),
-        ("VESPENE_SECRETS_KEY_FILE", data_dir.join("secrets.key")),
-    ] {
-        if std::env::var_os(key).is_none() {
-            overrides.push((key.into(), value.display().to_string()));
-        }
+    // Only an explicit --data-dir overrides the settings; it reaches the
+    // workers through their environment too.
+    let mut overrides: Vec<(String, String)> = Vec::new();
+    if let Some(dir) = &args.data_dir {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+        let dir = std::fs::canonicalize(dir)?;
+        overrides.push(("VESPENE_DATA_DIR".into(), dir.display().to_string()));
     }
     let settings = env.settings_with(&overrides)?;
+    let data_dir = settings.data_dir.clone();
+    vespene_core::private_data::create_private_dir(&data_dir)
+        .with_context(|| format!("cannot create {}", data_dir.display()))?;
     if !settings.secrets_key_file.exists() {
         vespene_core::secrets::generate_key_file(&settings.secrets_key_file)
             .with_context(|| format!("cannot write {}", settings.secrets_key_file.display()))?;
     }
     let scanner = Scanner::current_exe().context("cannot find the vespene executable")?;
     let app = App::start(settings, scanner, Migrations::Apply)?;
+    let isolation = super::build_isolation::choose(&app);
     let first = app
-        .ensure_embedded_defaults(&args.pool, &build_user())
+        .ensure_embedded_defaults(&args.pool, &isolation.method, &isolation.user)
         .map_err(|e| anyhow::anyhow!("first start: {e}"))?;
 
-    let password_file = data_dir.join("admin-password");
+    let password_file = data_dir.join(vespene_core::private_data::ADMIN_PASSWORD_FILE);
     if let Some(pw) = &first.admin_password {
         use std::io::Write;
         use std::os::unix::fs::OpenOptionsExt;
@@ -110,6 +82,15 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
     let plugins = app.plugins.registry.iter().count();
     println!("Vespene {} is up.", env!("CARGO_PKG_VERSION"));
     println!("  data directory  {}", data_dir.display());
+    println!(
+        "  build roots     {} ({})",
+        app.settings.build_root.display(),
+        if app.settings.keep_build_roots {
+            "kept after each build"
+        } else {
+            "each removed when its build ends"
+        }
+    );
     println!(
         "  database        {}",
         vespene_core::db::masked_url(&app.settings.database_url())
@@ -135,16 +116,26 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
             ""
         }
     );
+    if first.created_pool.is_some() {
+        println!("  isolation       {}", isolation.summary);
+    }
     println!(
         "  web UI          not in this version yet{}",
         args.bind
             .map(|b| format!(" (--bind {b} ignored)"))
             .unwrap_or_default()
     );
-    // The same settings for the command line in another terminal.
-    let exports: Vec<String> = overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    println!("  command line    export {}", exports.join(" "));
-    println!("                  vespene project start NAME");
+    // Another terminal reaches the same data with the same settings; only
+    // a --data-dir other than the default needs saying.
+    let default_dir = env.settings()?.data_dir;
+    if default_dir == data_dir {
+        println!("  command line    vespene project start NAME");
+    } else {
+        println!(
+            "  command line    VESPENE_DATA_DIR={} vespene project start NAME",
+            data_dir.display()
+        );
+    }
     println!("Press Ctrl-C to stop.");
 
     let exe = std::env::current_exe()?;
