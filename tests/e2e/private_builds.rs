@@ -361,3 +361,101 @@ fn what_a_build_can_reach_is_what_docs_security_md_says() {
     }
     assert!(checked > 0);
 }
+
+/// Escapes from a process group: a new session, a double fork, job
+/// control, a loop ignoring SIGTERM. Each keeps `MARK` in its command line.
+fn escapes(mark: &str, then: &str) -> String {
+    format!(
+        "#!/bin/bash\n\
+         setsid sh -c 'sleep 300; :' {mark} </dev/null >/dev/null 2>&1 &\n\
+         ( ( sh -c 'sleep 300; :' {mark} </dev/null >/dev/null 2>&1 & ) & )\n\
+         set -m\n\
+         sh -c 'sleep 300; :' {mark} </dev/null >/dev/null 2>&1 &\n\
+         bash -c \"trap '' TERM; sleep 300; :\" {mark} </dev/null >/dev/null 2>&1 &\n\
+         echo started\n{then}"
+    )
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let deadline = std::time::Instant::now() + timeout;
+    while !f() {
+        assert!(std::time::Instant::now() < deadline, "{what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Under namespace isolation no process outlives its build: at the
+/// script's end, on `build stop`, and on the project's timeout.
+#[test]
+fn under_namespace_isolation_no_process_outlives_end_stop_or_timeout() {
+    if !namespaces_work() {
+        return;
+    }
+    let es = EngineSandbox::new(Backend::Sqlite, "").unwrap();
+    let app = es.app();
+    let pool = es.pool_with(&app, "ns", "namespace", "nobody");
+    let tag = format!("vespene-escape-{}", std::process::id());
+    let cases = [
+        ("end", escapes(&format!("{tag}-end"), "exit 0\n"), 60),
+        (
+            "stop",
+            escapes(&format!("{tag}-stop"), "trap '' TERM\nsleep 300\n"),
+            60,
+        ),
+        (
+            "timeout",
+            escapes(&format!("{tag}-timeout"), "sleep 300\n"),
+            1,
+        ),
+    ];
+    let worker = es.worker("ns", &["--max-builds", "3"]);
+    for (case, script, timeout) in cases {
+        let mark = format!("{tag}-{case}");
+        let project = es.project_with(
+            &app,
+            vespene_core::ops::ProjectInput {
+                name: case.into(),
+                worker_pool_id: pool,
+                timeout,
+                script,
+                ..Default::default()
+            },
+        );
+        let id = start_project(&app, &Actor::System, project, &StartRequest::default())
+            .unwrap()
+            .build
+            .id;
+        if case == "stop" {
+            wait_for("the escapes to start", WAIT, || {
+                processes_with(&mark).len() >= 4
+            });
+            es.vespene(&["build", "stop", &id.to_string()]).ok();
+        }
+        let b = es.wait_build(&app, id, Duration::from_secs(120));
+        let expected = match case {
+            "end" => BuildStatus::Success,
+            "stop" => BuildStatus::Aborted,
+            _ => BuildStatus::Failure,
+        };
+        assert_eq!(
+            b.status(),
+            expected,
+            "{case}: {}",
+            es.output(&app, id, OutputStream::Output)
+        );
+        assert!(
+            es.output(&app, id, OutputStream::Output)
+                .contains("started")
+        );
+        std::thread::sleep(Duration::from_millis(300));
+        let left = processes_with(&mark);
+        for pid in &left {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(*pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
+        assert_eq!(left, Vec::<i32>::new(), "{case}: processes left");
+    }
+    finish(worker);
+}
