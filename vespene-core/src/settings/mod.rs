@@ -298,6 +298,17 @@ impl Settings {
                 ),
             ));
         }
+        if self.build_root.starts_with(&self.data_dir) {
+            return Err(bad(
+                "build_root",
+                format!(
+                    "'{}' must be outside the data directory {}: builds must not reach the \
+                     server's files",
+                    self.build_root.display(),
+                    self.data_dir.display()
+                ),
+            ));
+        }
         if !matches!(
             self.log_level.as_str(),
             "error" | "warn" | "info" | "debug" | "trace"

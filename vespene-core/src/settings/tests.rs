@@ -22,14 +22,23 @@ fn names(list: &[PluginEntry]) -> Vec<&str> {
 
 #[test]
 fn a_missing_directory_gives_the_builtin_defaults() {
-    let s = Settings::load_with_env(Path::new("/nonexistent/vespene"), env(&[])).unwrap();
+    let s = Settings::load_with_env(
+        Path::new("/nonexistent/vespene"),
+        env(&[("HOME", "/home/me"), ("XDG_DATA_HOME", "")]),
+    )
+    .unwrap();
     assert!(s.sources.is_empty());
-    assert_eq!(s.build_root, PathBuf::from("/tmp/vespene/buildroot"));
+    let data = if nix::unistd::geteuid().is_root() {
+        "/var/lib/vespene"
+    } else {
+        "/home/me/.local/share/vespene"
+    };
+    assert_eq!(s.data_dir, PathBuf::from(data));
+    assert_eq!(s.build_root, PathBuf::from(format!("{data}-builds")));
+    assert_eq!(s.secrets_key_file, PathBuf::from(data).join("secrets.key"));
+    assert!(!s.keep_build_roots);
     assert_eq!(s.default_page_size, 50);
-    assert_eq!(
-        s.database_url(),
-        "sqlite:///var/lib/vespene/vespene.db".to_string()
-    );
+    assert_eq!(s.database_url(), format!("sqlite://{data}/vespene.db"));
     assert_eq!(names(&s.plugins.scm), ["none"]);
     let ts = &s.plugins.output[0];
     assert_eq!(ts.plugin, "vespene.plugins.output.timestamp");
@@ -208,7 +217,9 @@ fn validation_and_relative_paths() {
         s.plugin_path,
         [d.path().join("plugins"), PathBuf::from("/abs")]
     );
-    assert_eq!(s.secrets_key_file, d.path().join("secrets.key"));
+    // The key and build root follow the (resolved) data directory.
+    assert_eq!(s.secrets_key_file, d.path().join("data/secrets.key"));
+    assert_eq!(s.build_root, d.path().join("data-builds"));
 }
 
 #[test]
@@ -267,4 +278,91 @@ fn shipped_settings_and_their_examples_are_valid() {
             loaded.unwrap_err()
         );
     }
+}
+
+#[test]
+fn the_data_directory_default_is_per_user_and_the_same_for_every_command() {
+    let e = |pairs: &[(&str, &str)]| env(pairs);
+    // (root?, environment, expected)
+    let cases: &[(bool, Vec<(String, String)>, &str)] = &[
+        (true, e(&[("HOME", "/root")]), "/var/lib/vespene"),
+        (true, e(&[("XDG_DATA_HOME", "/x")]), "/var/lib/vespene"),
+        (
+            false,
+            e(&[("HOME", "/home/me")]),
+            "/home/me/.local/share/vespene",
+        ),
+        (
+            false,
+            e(&[("HOME", "/home/me"), ("XDG_DATA_HOME", "/home/me/data")]),
+            "/home/me/data/vespene",
+        ),
+        (
+            false,
+            e(&[("HOME", "/home/me"), ("XDG_DATA_HOME", "")]),
+            "/home/me/.local/share/vespene",
+        ),
+        (
+            false,
+            e(&[("XDG_DATA_HOME", "relative")]),
+            "/var/lib/vespene",
+        ),
+        (false, e(&[]), "/var/lib/vespene"),
+    ];
+    for (root, vars, want) in cases {
+        assert_eq!(
+            default_data_dir(*root, vars),
+            PathBuf::from(want),
+            "{vars:?}"
+        );
+    }
+    assert_eq!(
+        default_build_root(Path::new("/var/lib/vespene")),
+        PathBuf::from("/var/lib/vespene-builds")
+    );
+}
+
+#[test]
+fn key_and_build_root_follow_the_data_directory_unless_named() {
+    let d = TempDir::new().unwrap();
+    write(d.path(), "settings.d/a.toml", "data_dir = \"/srv/v\"\n");
+    let s = Settings::load_with_env(d.path(), env(&[])).unwrap();
+    assert_eq!(s.secrets_key_file, PathBuf::from("/srv/v/secrets.key"));
+    assert_eq!(s.build_root, PathBuf::from("/srv/v-builds"));
+    // From the environment too (`vespene up --data-dir` reaches workers so).
+    let s = Settings::load_with_env(d.path(), env(&[("VESPENE_DATA_DIR", "/d")])).unwrap();
+    assert_eq!(s.build_root, PathBuf::from("/d-builds"));
+    // Named in a file, they stay, whatever the data directory.
+    write(
+        d.path(),
+        "settings.d/b.toml",
+        "build_root = \"/b\"\nsecrets_key_file = \"/etc/k\"\nkeep_build_roots = true\n",
+    );
+    let s = Settings::load_with_env(d.path(), env(&[("VESPENE_DATA_DIR", "/d")])).unwrap();
+    assert_eq!(s.build_root, PathBuf::from("/b"));
+    assert_eq!(s.secrets_key_file, PathBuf::from("/etc/k"));
+    assert!(s.keep_build_roots);
+    // A build root inside the data directory is refused.
+    write(
+        d.path(),
+        "settings.d/b.toml",
+        "build_root = \"/srv/v/builds\"\n",
+    );
+    let err = Settings::load_with_env(d.path(), env(&[])).unwrap_err();
+    assert!(
+        err.to_string().contains("outside the data directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn the_packaged_paths_are_those_of_the_shipped_settings() {
+    let shipped = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etc/vespene");
+    let s = Settings::load_with_env(&shipped, env(&[("HOME", "/home/me")])).unwrap();
+    assert_eq!(s.data_dir, PathBuf::from("/var/lib/vespene"));
+    assert_eq!(s.build_root, PathBuf::from("/var/lib/vespene-builds"));
+    assert_eq!(
+        s.secrets_key_file,
+        PathBuf::from("/etc/vespene/secrets.key")
+    );
 }
