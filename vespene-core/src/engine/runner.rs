@@ -98,6 +98,10 @@ impl CallScope for BuildScope {
         self.log.borrow_mut().text(stream, text);
         Ok(())
     }
+
+    fn stopped(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
 }
 
 /// Writes heartbeats for a running build and watches for a stop request,
