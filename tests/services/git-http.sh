@@ -6,6 +6,8 @@
 #   http://127.0.0.1:PORT/private/NAME.git   basic auth: builder / the password
 #                                            in $DIR/password
 #   http://127.0.0.1:PORT/public/NAME.git    no login
+#   http://127.0.0.1:PORT/slow/NAME.git      no login, sent at 32 KiB/s (stop and
+#                                            timeout tests)
 #
 #   eval "$(bash tests/services/git-http.sh)"
 #
@@ -46,11 +48,12 @@ http {
     scgi_temp_path $DIR/tmp/scgi;
     server {
         listen 127.0.0.1:$PORT;
-        location ~ ^/(private|public)(/.*)\$ {
+        location ~ ^/(private|public|slow)(/.*)\$ {
             set \$area \$1;
             set \$rest \$2;
             set \$realm "off";
             if (\$area = private) { set \$realm "vespene test git"; }
+            if (\$area = slow) { set \$limit_rate 32768; }
             auth_basic \$realm;
             auth_basic_user_file $DIR/htpasswd;
             include /etc/nginx/fastcgi_params;

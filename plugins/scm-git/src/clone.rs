@@ -102,7 +102,11 @@ impl Ctx<'_, '_> {
         true
     }
 
-    fn check_host_key(&self, cert: &git2::cert::Cert<'_>, host: &str) -> Result<CertificateCheckStatus, git2::Error> {
+    fn check_host_key(
+        &self,
+        cert: &git2::cert::Cert<'_>,
+        host: &str,
+    ) -> Result<CertificateCheckStatus, git2::Error> {
         let Some(hostkey) = cert.as_hostkey() else {
             // TLS: libgit2 (OpenSSL) verifies certificates itself.
             return Ok(CertificateCheckStatus::CertificatePassthrough);
@@ -244,14 +248,13 @@ impl Ctx<'_, '_> {
 }
 
 /// Lists the remote's heads: (name, id) pairs and the default branch.
-fn list_remote(ctx: &Ctx<'_, '_>, repo: &Repository) -> Result<(Vec<String>, Option<String>), git2::Error> {
+fn list_remote(
+    ctx: &Ctx<'_, '_>,
+    repo: &Repository,
+) -> Result<(Vec<String>, Option<String>), git2::Error> {
     let mut remote = repo.remote_anonymous(&ctx.job.url.raw)?;
     let conn = remote.connect_auth(Direction::Fetch, Some(ctx.callbacks()), None)?;
-    let heads = conn
-        .list()?
-        .iter()
-        .map(|h| h.name().to_string())
-        .collect();
+    let heads = conn.list()?.iter().map(|h| h.name().to_string()).collect();
     let default = conn
         .default_branch()
         .ok()
@@ -288,12 +291,20 @@ fn run(ctx: &Ctx<'_, '_>) -> Result<Cloned, Failure> {
     let repo = Repository::init(job.root)?;
     let (heads, default) = list_remote(ctx, &repo)?;
     if heads.is_empty() {
-        return Err(Failure::Plain(format!("the repository {url} is empty: it has no branches")));
+        return Err(Failure::Plain(format!(
+            "the repository {url} is empty: it has no branches"
+        )));
     }
     let branch = match &job.branch {
         Some(b) => {
-            if !heads.iter().any(|h| h.strip_prefix("refs/heads/") == Some(b)) {
-                let mut names: Vec<&str> = heads.iter().filter_map(|h| h.strip_prefix("refs/heads/")).collect();
+            if !heads
+                .iter()
+                .any(|h| h.strip_prefix("refs/heads/") == Some(b))
+            {
+                let mut names: Vec<&str> = heads
+                    .iter()
+                    .filter_map(|h| h.strip_prefix("refs/heads/"))
+                    .collect();
                 names.truncate(10);
                 return Err(Failure::Plain(format!(
                     "branch '{b}' does not exist in {url} (branches: {})",
@@ -306,11 +317,18 @@ fn run(ctx: &Ctx<'_, '_>) -> Result<Cloned, Failure> {
             .as_deref()
             .and_then(|d| d.strip_prefix("refs/heads/"))
             .map(str::to_string)
-            .ok_or_else(|| Failure::Plain(format!("{url} names no default branch: set the project's branch")))?,
+            .ok_or_else(|| {
+                Failure::Plain(format!(
+                    "{url} names no default branch: set the project's branch"
+                ))
+            })?,
     };
     // A named branch is fetched alone and shallow, unless an exact commit
     // is wanted (it may be behind the tip); a blank branch is a full clone.
-    let shallow = job.branch.is_some() && job.commit.is_none();
+    // libgit2's local transport cannot fetch shallow: file:// URLs fetch
+    // the branch with its history (still alone).
+    let local = job.url.transport == Transport::Local;
+    let shallow = job.branch.is_some() && job.commit.is_none() && !local;
     let mut remote = if job.branch.is_some() {
         repo.remote_with_fetch(
             "origin",
@@ -322,8 +340,19 @@ fn run(ctx: &Ctx<'_, '_>) -> Result<Cloned, Failure> {
     };
     (job.message)(&format!(
         "git clone {url}: branch {branch}{}{}",
-        if shallow { ", shallow (depth 1), single branch" } else if job.branch.is_some() { ", single branch, full history" } else { ", full clone of the default branch" },
-        job.commit.as_deref().map(|c| format!(", commit {c}")).unwrap_or_default()
+        if shallow {
+            ", shallow (depth 1), single branch"
+        } else if job.branch.is_some() && local && job.commit.is_none() {
+            ", single branch, full history (file:// cannot be fetched shallow)"
+        } else if job.branch.is_some() {
+            ", single branch, full history"
+        } else {
+            ", full clone of the default branch"
+        },
+        job.commit
+            .as_deref()
+            .map(|c| format!(", commit {c}"))
+            .unwrap_or_default()
     ));
     let mut fo = ctx.fetch_options(if shallow { 1 } else { 0 }, AutotagOption::Auto);
     let refspecs: [&str; 0] = [];
@@ -332,10 +361,20 @@ fn run(ctx: &Ctx<'_, '_>) -> Result<Cloned, Failure> {
     let tip = repo.refname_to_id(&format!("refs/remotes/origin/{branch}"))?;
     let target = match &job.commit {
         None => repo.find_commit(tip)?,
-        Some(c) => repo
-            .revparse_single(c)
-            .and_then(|o| o.peel_to_commit())
-            .map_err(|_| Failure::Plain(format!("commit {c} is not on branch '{branch}' of {url}")))?,
+        Some(c) => {
+            let not_on =
+                || Failure::Plain(format!("commit {c} is not on branch '{branch}' of {url}"));
+            let found = repo
+                .revparse_single(c)
+                .and_then(|o| o.peel_to_commit())
+                .map_err(|_| not_on())?;
+            // Present is not enough (a local fetch copies every object):
+            // it must be the tip or behind it.
+            if found.id() != tip && !repo.graph_descendant_of(tip, found.id()).unwrap_or(false) {
+                return Err(not_on());
+            }
+            found
+        }
     };
     if job.commit.is_some() {
         repo.set_head_detached(target.id())?;

@@ -53,7 +53,10 @@ mod tests {
         let cases = [
             (openssh("none"), false),
             (openssh("aes256-ctr"), true),
-            ("-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n".into(), true),
+            (
+                "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\n".into(),
+                true,
+            ),
             ("-----BEGIN RSA PRIVATE KEY-----\nMIIE\n".into(), false),
             ("-----BEGIN ENCRYPTED PRIVATE KEY-----\nMIIE\n".into(), true),
             ("garbage".into(), false),

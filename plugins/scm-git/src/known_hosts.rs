@@ -131,22 +131,91 @@ mod tests {
             )
         };
         let cases: Vec<(String, &str, u16, Verdict)> = vec![
-            (format!("h.example ssh-ed25519 {k}"), "h.example", 22, Verdict::Known),
-            (format!("H.EXAMPLE,other ssh-ed25519 {k}"), "h.example", 22, Verdict::Known),
-            (format!("h.example ssh-ed25519 {o}"), "h.example", 22, Verdict::Mismatch),
-            (format!("h.example ssh-ed25519 {k}"), "h.example", 2222, Verdict::Unknown),
-            (format!("[h.example]:2222 ssh-ed25519 {k}"), "h.example", 2222, Verdict::Known),
-            (format!("*.example ssh-ed25519 {k}"), "h.example", 22, Verdict::Known),
-            (format!("*.example,!h.example ssh-ed25519 {k}"), "h.example", 22, Verdict::Unknown),
-            (format!("{} ssh-ed25519 {k}", hashed("[127.0.0.1]:2222")), "127.0.0.1", 2222, Verdict::Known),
-            (format!("{} ssh-ed25519 {o}", hashed("127.0.0.1")), "127.0.0.1", 22, Verdict::Mismatch),
-            (format!("{} ssh-ed25519 {k}", hashed("127.0.0.2")), "127.0.0.1", 22, Verdict::Unknown),
-            (format!("@revoked h.example ssh-ed25519 {k}\nh.example ssh-ed25519 {k}"), "h.example", 22, Verdict::Mismatch),
-            (format!("# h.example ssh-ed25519 {k}\n\n"), "h.example", 22, Verdict::Unknown),
-            (format!("h.example ssh-ed25519 {o}\nh.example ssh-ed25519 {k}"), "h.example", 22, Verdict::Known),
+            (
+                format!("h.example ssh-ed25519 {k}"),
+                "h.example",
+                22,
+                Verdict::Known,
+            ),
+            (
+                format!("H.EXAMPLE,other ssh-ed25519 {k}"),
+                "h.example",
+                22,
+                Verdict::Known,
+            ),
+            (
+                format!("h.example ssh-ed25519 {o}"),
+                "h.example",
+                22,
+                Verdict::Mismatch,
+            ),
+            (
+                format!("h.example ssh-ed25519 {k}"),
+                "h.example",
+                2222,
+                Verdict::Unknown,
+            ),
+            (
+                format!("[h.example]:2222 ssh-ed25519 {k}"),
+                "h.example",
+                2222,
+                Verdict::Known,
+            ),
+            (
+                format!("*.example ssh-ed25519 {k}"),
+                "h.example",
+                22,
+                Verdict::Known,
+            ),
+            (
+                format!("*.example,!h.example ssh-ed25519 {k}"),
+                "h.example",
+                22,
+                Verdict::Unknown,
+            ),
+            (
+                format!("{} ssh-ed25519 {k}", hashed("[127.0.0.1]:2222")),
+                "127.0.0.1",
+                2222,
+                Verdict::Known,
+            ),
+            (
+                format!("{} ssh-ed25519 {o}", hashed("127.0.0.1")),
+                "127.0.0.1",
+                22,
+                Verdict::Mismatch,
+            ),
+            (
+                format!("{} ssh-ed25519 {k}", hashed("127.0.0.2")),
+                "127.0.0.1",
+                22,
+                Verdict::Unknown,
+            ),
+            (
+                format!("@revoked h.example ssh-ed25519 {k}\nh.example ssh-ed25519 {k}"),
+                "h.example",
+                22,
+                Verdict::Mismatch,
+            ),
+            (
+                format!("# h.example ssh-ed25519 {k}\n\n"),
+                "h.example",
+                22,
+                Verdict::Unknown,
+            ),
+            (
+                format!("h.example ssh-ed25519 {o}\nh.example ssh-ed25519 {k}"),
+                "h.example",
+                22,
+                Verdict::Known,
+            ),
         ];
         for (text, host, port, want) in cases {
-            assert_eq!(check(&[text.clone()], host, port, key), want, "{text}");
+            assert_eq!(
+                check(std::slice::from_ref(&text), host, port, key),
+                want,
+                "{text}"
+            );
         }
     }
 }

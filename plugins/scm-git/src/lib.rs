@@ -90,7 +90,11 @@ impl GitScm {
             .as_deref()
             .unwrap_or(&request.project.repo_branch)
             .trim();
-        let commit = request.commit.as_deref().map(str::trim).filter(|c| !c.is_empty());
+        let commit = request
+            .commit
+            .as_deref()
+            .map(str::trim)
+            .filter(|c| !c.is_empty());
         let timeout = self
             .params
             .timeout_seconds

@@ -57,12 +57,16 @@ impl Params {
             Some(serde_json::Value::Array(items)) => items
                 .iter()
                 .map(|v| {
-                    v.as_str().map(str::to_string).ok_or_else(|| {
-                        bad(format!("known_hosts_files must list paths, not {v}"))
-                    })
+                    v.as_str()
+                        .map(str::to_string)
+                        .ok_or_else(|| bad(format!("known_hosts_files must list paths, not {v}")))
                 })
                 .collect::<Result<_, _>>()?,
-            Some(other) => return Err(bad(format!("known_hosts_files must be a list, not {other}"))),
+            Some(other) => {
+                return Err(bad(format!(
+                    "known_hosts_files must be a list, not {other}"
+                )));
+            }
         };
         let host_keys = match map.get("host_keys").map(|v| (v, v.as_str())) {
             None | Some((_, Some("known_hosts"))) => HostKeys::KnownHosts(files),
@@ -84,7 +88,11 @@ impl Params {
             None => None,
             Some(v) => match v.as_u64() {
                 Some(n) if n > 0 => Some(n),
-                _ => return Err(bad(format!("timeout_seconds must be a positive number, not {v}"))),
+                _ => {
+                    return Err(bad(format!(
+                        "timeout_seconds must be a positive number, not {v}"
+                    )));
+                }
             },
         };
         Ok(Params {
@@ -125,7 +133,10 @@ mod tests {
             ),
             (json!({"host_keys": "yes"}), Err("host_keys must be")),
             (json!({"depth": 1}), Err("unknown parameter 'depth'")),
-            (json!({"timeout_seconds": 0}), Err("timeout_seconds must be")),
+            (
+                json!({"timeout_seconds": 0}),
+                Err("timeout_seconds must be"),
+            ),
             (json!({"known_hosts_files": "/a"}), Err("must be a list")),
             (
                 json!({"host_keys": "accept_any", "known_hosts_files": []}),

@@ -138,21 +138,56 @@ mod tests {
             port: p,
         };
         let cases: &[(&str, Transport, Option<&str>, &str)] = &[
-            ("file:///srv/repo.git", Transport::Local, None, "file:///srv/repo.git"),
+            (
+                "file:///srv/repo.git",
+                Transport::Local,
+                None,
+                "file:///srv/repo.git",
+            ),
             ("/srv/repo", Transport::Local, None, "/srv/repo"),
             ("./rel/repo", Transport::Local, None, "./rel/repo"),
-            ("git://127.0.0.1/r.git", Transport::Git, None, "git://127.0.0.1/r.git"),
-            ("https://h.example/r.git", Transport::Http, None, "https://h.example/r.git"),
+            (
+                "git://127.0.0.1/r.git",
+                Transport::Git,
+                None,
+                "git://127.0.0.1/r.git",
+            ),
+            (
+                "https://h.example/r.git",
+                Transport::Http,
+                None,
+                "https://h.example/r.git",
+            ),
             (
                 "https://bob:hunter2@h.example:8443/r.git",
                 Transport::Http,
                 Some("bob"),
                 "https://h.example:8443/r.git",
             ),
-            ("ssh://git@127.0.0.1:2222/srv/r.git", ssh("127.0.0.1", 2222), Some("git"), "ssh://git@127.0.0.1:2222/srv/r.git"),
-            ("git+ssh://h.example/r.git", ssh("h.example", 22), None, "git+ssh://h.example/r.git"),
-            ("ssh://git:pw@[::1]:2200/r", ssh("::1", 2200), Some("git"), "ssh://git@[::1]:2200/r"),
-            ("git@github.com:org/repo.git", ssh("github.com", 22), Some("git"), "git@github.com:org/repo.git"),
+            (
+                "ssh://git@127.0.0.1:2222/srv/r.git",
+                ssh("127.0.0.1", 2222),
+                Some("git"),
+                "ssh://git@127.0.0.1:2222/srv/r.git",
+            ),
+            (
+                "git+ssh://h.example/r.git",
+                ssh("h.example", 22),
+                None,
+                "git+ssh://h.example/r.git",
+            ),
+            (
+                "ssh://git:pw@[::1]:2200/r",
+                ssh("::1", 2200),
+                Some("git"),
+                "ssh://git@[::1]:2200/r",
+            ),
+            (
+                "git@github.com:org/repo.git",
+                ssh("github.com", 22),
+                Some("git"),
+                "git@github.com:org/repo.git",
+            ),
             ("host:repo", ssh("host", 22), None, "host:repo"),
         ];
         for (raw, transport, user, shown) in cases {

@@ -112,7 +112,9 @@ pub fn explain(outcome: &RunOutcome, url: &str, timeout: u64) -> String {
     let has = |codes: &[&str]| errors.iter().any(|l| codes.iter().any(|c| l.contains(c)));
     if has(&["E170001", "E215004"]) {
         format!("authentication to {url} failed (wrong or missing username and password): {detail}")
-    } else if has(&["E210002", "E210003", "E000111", "E000113", "E670002", "E670008"]) {
+    } else if has(&[
+        "E210002", "E210003", "E000111", "E000113", "E670002", "E670008",
+    ]) {
         format!("cannot reach the repository host of {url}: {detail}")
     } else if has(&["E170000", "E160013", "E210005", "E180001", "E160006"]) {
         format!("the repository path {url} does not exist: {detail}")
@@ -156,7 +158,11 @@ impl SvnScm {
         self.host.run(&RunRequest {
             argv,
             env,
-            stdin: Some(login.map(|l| format!("{}\n", l.password)).unwrap_or_default()),
+            stdin: Some(
+                login
+                    .map(|l| format!("{}\n", l.password))
+                    .unwrap_or_default(),
+            ),
             timeout_secs: Some(timeout),
             stream,
             log_command: stream == Stream::Messages,
@@ -169,7 +175,10 @@ impl ScmPlugin for SvnScm {
     fn checkout(&self, request: &CheckoutRequest) -> Result<CheckoutResult, PluginError> {
         let url = checkout_url(
             &request.project.repo_url,
-            request.branch.as_deref().unwrap_or(&request.project.repo_branch),
+            request
+                .branch
+                .as_deref()
+                .unwrap_or(&request.project.repo_branch),
         );
         let shown = display_url(&url);
         let timeout = self
@@ -180,7 +189,12 @@ impl ScmPlugin for SvnScm {
         self.host.message("----------\nChecking out...")?;
         let mut argv = self.base(login);
         argv.extend(["checkout".into(), "--quiet".into()]);
-        if let Some(rev) = request.commit.as_deref().map(str::trim).filter(|r| !r.is_empty()) {
+        if let Some(rev) = request
+            .commit
+            .as_deref()
+            .map(str::trim)
+            .filter(|r| !r.is_empty())
+        {
             argv.extend(["--revision".into(), rev.to_string()]);
         }
         argv.extend([url.clone(), request.build_root.clone()]);
@@ -224,7 +238,11 @@ mod tests {
     fn urls() {
         let cases = [
             ("svn://h/repo", "", "svn://h/repo"),
-            ("svn://h/repo/", "branches/stable", "svn://h/repo/branches/stable"),
+            (
+                "svn://h/repo/",
+                "branches/stable",
+                "svn://h/repo/branches/stable",
+            ),
             ("svn://h/repo", "/trunk/", "svn://h/repo/trunk"),
             ("https://u:p@h/svn/r", " ", "https://u:p@h/svn/r"),
         ];
@@ -243,12 +261,30 @@ mod tests {
             ..RunOutcome::default()
         };
         let cases = [
-            ("svn: E170013: Unable to connect to a repository at URL 'x'\nsvn: E210002: Network connection closed unexpectedly\n", "cannot reach"),
-            ("svn: E170013: Unable to connect to a repository at URL 'x'\nsvn: E000111: Can't connect to host '127.0.0.1': Connection refused\n", "cannot reach"),
-            ("svn: E170013: Unable to connect to a repository at URL 'x'\nsvn: E170001: Authentication error from server: Username not found\n", "authentication"),
-            ("svn: E170013: Unable to connect to a repository at URL 'x'\nsvn: E170001: Can't get username or password\n", "authentication"),
-            ("svn: E170013: Unable to connect to a repository at URL 'x'\nsvn: E210005: No repository found in 'svn://h/nope'\n", "does not exist"),
-            ("svn: E170000: URL 'svn://h/r/nope' doesn't exist\n", "does not exist"),
+            (
+                "svn: E170013: Unable to connect to a repository at URL 'x'\nsvn: E210002: Network connection closed unexpectedly\n",
+                "cannot reach",
+            ),
+            (
+                "svn: E170013: Unable to connect to a repository at URL 'x'\nsvn: E000111: Can't connect to host '127.0.0.1': Connection refused\n",
+                "cannot reach",
+            ),
+            (
+                "svn: E170013: Unable to connect to a repository at URL 'x'\nsvn: E170001: Authentication error from server: Username not found\n",
+                "authentication",
+            ),
+            (
+                "svn: E170013: Unable to connect to a repository at URL 'x'\nsvn: E170001: Can't get username or password\n",
+                "authentication",
+            ),
+            (
+                "svn: E170013: Unable to connect to a repository at URL 'x'\nsvn: E210005: No repository found in 'svn://h/nope'\n",
+                "does not exist",
+            ),
+            (
+                "svn: E170000: URL 'svn://h/r/nope' doesn't exist\n",
+                "does not exist",
+            ),
             ("svn: E999999: odd\n", "failed: svn: E999999"),
         ];
         for (tail, want) in cases {

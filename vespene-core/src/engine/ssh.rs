@@ -137,7 +137,10 @@ impl BuildKeys {
         }
         spec.timeout = Some(std::time::Duration::from_secs(30));
         let out = process::run(&spec, |_| {}).map_err(|e| e.to_string())?;
-        let asked_passphrase = out.tail.contains("passphrase");
+        // Without a helper ssh-add prints its prompt; with one, the helper
+        // leaves its mark.
+        let asked_passphrase =
+            out.tail.contains("passphrase") || self.dir.join(format!("asked{i}")).exists();
         if out.success() {
             Ok(())
         } else if asked_passphrase && key.unlock_password.is_empty() {
