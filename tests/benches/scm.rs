@@ -1,11 +1,12 @@
-//! Checkout benchmark: the git plugin (libgit2, called in-process as the
-//! worker calls it) against the `git` command line doing the same clone,
+//! Checkout benchmark: the git plugin (libgit2 in its `.so`, called through
+//! the plugin host as the worker calls it) against the `git` command line doing the same clone,
 //! shallow single-branch and full, from a generated repository served by
 //! `git daemon` on loopback; and the svn plugin against a bare
 //! `svn checkout` of a generated repository. Medians of alternating runs,
 //! printed as ratios; every figure comes from this one run.
 //!
-//! Release figures: `cargo bench -p vespene-e2e --bench scm` (10,000 files,
+//! Release figures: `cargo build --release --workspace && cargo bench -p
+//! vespene-e2e --bench scm` (10,000 files,
 //! 1,000 commits; about 3 minutes). Without `--bench` (as `cargo test
 //! --benches` runs it) a 200-file, 20-commit repository and one run each,
 //! to prove it works.
@@ -14,11 +15,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
+use vespene_core::plugins::{HostServices, Instance, Library};
+use vespene_e2e::harness::stock_plugin;
 use vespene_plugin_api::kinds::scm::CheckoutRequest;
-use vespene_plugin_api::testing::TestHost;
-use vespene_plugin_api::{
-    CreateContext, Plugin, PluginError, ProjectInfo, RunOutcome, RunRequest, ScmPlugin, serde_json,
-};
+use vespene_plugin_api::{LogLevel, PluginError, ProjectInfo, RunOutcome, RunRequest, serde_json};
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort();
@@ -39,7 +39,9 @@ fn run(cmd: &mut Command) {
 /// changes ten of them.
 fn generate_git(dir: &Path, files: usize, commits: usize) -> PathBuf {
     let repo = dir.join("big.git");
-    run(Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&repo));
+    run(Command::new("git")
+        .args(["init", "-q", "--bare", "-b", "main"])
+        .arg(&repo));
     let mut fi = Command::new("git")
         .args(["fast-import", "--quiet"])
         .current_dir(&repo)
@@ -96,7 +98,12 @@ fn daemon(base: &Path) -> Daemon {
         .unwrap()
         .port();
     let child = Command::new("git")
-        .args(["daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+        ])
         .arg(format!("--port={port}"))
         .arg(format!("--base-path={}", base.display()))
         .arg(base)
@@ -114,34 +121,63 @@ fn daemon(base: &Path) -> Daemon {
 
 /// A host that runs commands directly (the svn plugin's `run`) and drops
 /// messages.
-fn host() -> TestHost {
-    TestHost::new(|op, args| match op {
-        "append" => Ok("{}".into()),
-        "status" => Ok("{\"stopped\":false}".into()),
-        "run" => {
-            let req: RunRequest = serde_json::from_str(args).unwrap();
-            let mut child = Command::new(&req.argv[0])
-                .args(&req.argv[1..])
-                .envs(&req.env)
-                .stdin(Stdio::piped())
-                .stdout(Stdio::piped())
-                .stderr(Stdio::piped())
-                .spawn()
-                .map_err(|e| PluginError::failed(e.to_string()))?;
-            let input = req.stdin.unwrap_or_default();
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
-            let out = child.wait_with_output().unwrap();
-            let mut tail = String::from_utf8_lossy(&out.stdout).into_owned();
-            tail.push_str(&String::from_utf8_lossy(&out.stderr));
-            Ok(serde_json::to_string(&RunOutcome {
-                exit_code: out.status.code(),
-                tail,
-                ..RunOutcome::default()
-            })
-            .unwrap())
+struct BenchHost;
+
+impl HostServices for BenchHost {
+    fn call(&self, _plugin: &str, op: &str, args: &str) -> Result<String, PluginError> {
+        match op {
+            "append" => Ok("{}".into()),
+            "status" => Ok("{\"stopped\":false}".into()),
+            "run" => {
+                let req: RunRequest = serde_json::from_str(args).unwrap();
+                let mut child = Command::new(&req.argv[0])
+                    .args(&req.argv[1..])
+                    .envs(&req.env)
+                    .stdin(Stdio::piped())
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .map_err(|e| PluginError::failed(e.to_string()))?;
+                let input = req.stdin.unwrap_or_default();
+                child
+                    .stdin
+                    .take()
+                    .unwrap()
+                    .write_all(input.as_bytes())
+                    .unwrap();
+                let out = child.wait_with_output().unwrap();
+                let mut tail = String::from_utf8_lossy(&out.stdout).into_owned();
+                tail.push_str(&String::from_utf8_lossy(&out.stderr));
+                Ok(serde_json::to_string(&RunOutcome {
+                    exit_code: out.status.code(),
+                    tail,
+                    ..RunOutcome::default()
+                })
+                .unwrap())
+            }
+            other => Err(PluginError::unsupported(other)),
         }
-        other => Err(PluginError::unsupported(other)),
-    })
+    }
+
+    fn log(&self, _plugin: &str, _level: LogLevel, _message: &str) {}
+}
+
+/// The stock plugin in `dir` (`scm-git`), loaded from its `.so`.
+fn load(dir: &str) -> Instance {
+    Library::open(&stock_plugin(dir))
+        .unwrap()
+        .create(
+            "bench",
+            &serde_json::Value::Null,
+            std::sync::Arc::new(BenchHost),
+        )
+        .unwrap()
+}
+
+fn checkout(plugin: &Instance, req: &CheckoutRequest) {
+    plugin
+        .call("checkout", &serde_json::to_string(req).unwrap())
+        .unwrap();
 }
 
 fn request(url: &str, branch: &str, root: &Path) -> CheckoutRequest {
@@ -197,7 +233,11 @@ fn compare(
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (files, commits, runs) = if full { (10_000, 1_000, 5) } else { (200, 20, 1) };
+    let (files, commits, runs) = if full {
+        (10_000, 1_000, 5)
+    } else {
+        (200, 20, 1)
+    };
     let scratch = std::env::temp_dir().join(format!("vespene-bench-scm-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     let t = Instant::now();
@@ -208,19 +248,8 @@ fn main() {
     );
     let d = daemon(&scratch);
     let url = format!("git://127.0.0.1:{}/big.git", d.1);
-    let th = host();
-    let git_plugin = vespene_plugin_scm_git::GitScm::create(CreateContext {
-        name: "git",
-        params: serde_json::Value::Null,
-        host: th.host(),
-    })
-    .unwrap();
-    let svn_plugin = vespene_plugin_scm_svn::SvnScm::create(CreateContext {
-        name: "svn",
-        params: serde_json::Value::Null,
-        host: th.host(),
-    })
-    .unwrap();
+    let git_plugin = load("scm-git");
+    let svn_plugin = load("scm-svn");
     let _ = &repo;
     let mut cases = vec![
         compare(
@@ -228,11 +257,20 @@ fn main() {
             runs,
             &scratch,
             |dir| {
-                git_plugin.checkout(&request(&url, "main", dir)).unwrap();
+                checkout(&git_plugin, &request(&url, "main", dir));
             },
             |dir| {
                 run(Command::new("git")
-                    .args(["clone", "-q", "--depth", "1", "-b", "main", "--single-branch", &url])
+                    .args([
+                        "clone",
+                        "-q",
+                        "--depth",
+                        "1",
+                        "-b",
+                        "main",
+                        "--single-branch",
+                        &url,
+                    ])
                     .arg(dir));
             },
         ),
@@ -241,7 +279,7 @@ fn main() {
             runs,
             &scratch,
             |dir| {
-                git_plugin.checkout(&request(&url, "", dir)).unwrap();
+                checkout(&git_plugin, &request(&url, "", dir));
             },
             |dir| {
                 run(Command::new("git").args(["clone", "-q", &url]).arg(dir));
@@ -269,7 +307,7 @@ fn main() {
         runs,
         &scratch,
         |dir| {
-            svn_plugin.checkout(&request(&svn_url, "", dir)).unwrap();
+            checkout(&svn_plugin, &request(&svn_url, "", dir));
         },
         |dir| {
             run(Command::new("svn")
@@ -281,7 +319,11 @@ fn main() {
 
     println!(
         "\n{} ({files} files, {commits} commits, median of {runs}):",
-        if full { "checkout" } else { "checkout, quick mode (figures mean nothing)" }
+        if full {
+            "checkout"
+        } else {
+            "checkout, quick mode (figures mean nothing)"
+        }
     );
     println!("| case | plugin | command line | ratio |");
     println!("|---|---|---|---|");
