@@ -7,7 +7,7 @@
 //!
 //! Release figures: `cargo build --release --workspace && cargo bench -p
 //! vespene-e2e --bench scm` (10,000 files,
-//! 1,000 commits; about 3 minutes). Without `--bench` (as `cargo test
+//! 1,000 commits; about 3 minutes, medians of 3). Without `--bench` (as `cargo test
 //! --benches` runs it) a 200-file, 20-commit repository and one run each,
 //! to prove it works.
 
