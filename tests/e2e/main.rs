@@ -6,6 +6,7 @@ mod authorization;
 mod bad_plugins;
 mod builds;
 mod isolation;
+mod leftovers;
 mod maintenance;
 mod pipelines;
 mod plugins;
