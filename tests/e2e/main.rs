@@ -10,6 +10,7 @@ mod leftovers;
 mod maintenance;
 mod pipelines;
 mod plugins;
+mod results;
 mod schedules;
 mod stress;
 mod up;
