@@ -5,6 +5,7 @@ mod apply;
 mod authorization;
 mod bad_plugins;
 mod builds;
+mod containment;
 mod isolation;
 mod leftovers;
 mod maintenance;
