@@ -27,6 +27,7 @@ use vespene_core::engine::queue::{StartRequest, start_project};
 use vespene_core::engine::wake::{CHANNEL, Notify};
 use vespene_core::ops::WorkerPoolInput;
 use vespene_e2e::engine::{Backend, EngineSandbox, kill};
+use vespene_e2e::pgcluster::ThrowawayCluster;
 
 /// Builds queued in all.
 const BUILDS: usize = 500;
@@ -82,6 +83,7 @@ impl Nudger {
         let pool = pool.to_string();
         // PostgreSQL: one connection for every NOTIFY (the engine's own
         // notifier opens a connection each time).
+        let url = es.database_url().to_string();
         let mut pg = (es.backend == Backend::Postgres)
             .then(|| vespene_core::db::DbConn::open(es.database_url()).expect("connect"));
         let thread = std::thread::spawn(move || {
@@ -89,8 +91,15 @@ impl Nudger {
                 match &mut pg {
                     Some(conn) => {
                         use diesel::connection::SimpleConnection;
-                        // A failed NOTIFY only slows the test down.
-                        let _ = conn.batch_execute(&format!("NOTIFY {CHANNEL}, '{pool}'"));
+                        // A failed NOTIFY only slows the test down; the
+                        // connection is opened again (after a restart).
+                        if conn
+                            .batch_execute(&format!("NOTIFY {CHANNEL}, '{pool}'"))
+                            .is_err()
+                            && let Ok(fresh) = vespene_core::db::DbConn::open(&url)
+                        {
+                            *conn = fresh;
+                        }
                     }
                     None => app.waker.notify(&pool),
                 }
@@ -120,15 +129,36 @@ impl Drop for Nudger {
 /// (status, end_time) of every build, by id.
 type Snapshot = BTreeMap<i64, (String, Option<chrono::NaiveDateTime>)>;
 
+/// Every build's state; retried for a while when the database is away (a
+/// restart).
 fn snapshot(app: &App) -> Snapshot {
-    let mut conn = app.db.conn().expect("connection");
-    b::table
-        .select((b::id, b::status, b::end_time))
-        .load::<(i64, String, Option<chrono::NaiveDateTime>)>(&mut *conn)
-        .expect("read builds")
-        .into_iter()
-        .map(|(id, status, end)| (id, (status, end)))
-        .collect()
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        let read = app
+            .db
+            .conn()
+            .map_err(|e| e.to_string())
+            .and_then(|mut conn| {
+                b::table
+                    .select((b::id, b::status, b::end_time))
+                    .load::<(i64, String, Option<chrono::NaiveDateTime>)>(&mut *conn)
+                    .map_err(|e| e.to_string())
+            });
+        match read {
+            Ok(rows) => {
+                return rows
+                    .into_iter()
+                    .map(|(id, status, end)| (id, (status, end)))
+                    .collect();
+            }
+            Err(e) if tries < 100 => {
+                eprintln!("reading builds: {e}; retrying");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => panic!("reading builds: {e}"),
+        }
+    }
 }
 
 fn is_final(status: &str) -> bool {
@@ -174,10 +204,26 @@ fn claimer_pid(claimed_by: &str) -> u32 {
         .unwrap_or_else(|| panic!("claimed_by '{claimed_by}' has no pid"))
 }
 
-fn stress(backend: Backend, worker_count: usize) {
-    let Some(es) = EngineSandbox::new(backend, "") else {
+/// Where the stress test runs.
+enum Database {
+    Sqlite,
+    /// The shared test cluster.
+    Postgres,
+    /// A cluster of the test's own, restarted right after the kill, while
+    /// builds are running.
+    Restarted(ThrowawayCluster),
+}
+
+fn stress(db: Database, worker_count: usize) {
+    let (es, cluster) = match db {
+        Database::Sqlite => (EngineSandbox::new(Backend::Sqlite, ""), None),
+        Database::Postgres => (EngineSandbox::new(Backend::Postgres, ""), None),
+        Database::Restarted(c) => (Some(EngineSandbox::on(Some(c.url()), "")), Some(c)),
+    };
+    let Some(es) = es else {
         return;
     };
+    let backend = es.backend;
     let began = Instant::now();
     let app = es.app();
     let user = nix::unistd::User::from_uid(nix::unistd::geteuid())
@@ -291,6 +337,12 @@ fn stress(backend: Backend, worker_count: usize) {
         );
     }
 
+    // The database goes away and comes back while the other workers'
+    // builds run: every result must still be recorded, once.
+    let restarted_at = cluster.as_ref().map(|c| {
+        c.restart();
+        began.elapsed()
+    });
     // Wait for every build to end (the victim through the orphan sweep),
     // checking all along that an ended build never changes again.
     let mut finals = Finals::default();
@@ -408,7 +460,7 @@ fn stress(backend: Backend, worker_count: usize) {
     counts.sort_unstable();
     eprintln!(
         "{backend:?}, {worker_count} workers: queued {BUILDS} builds in {queue_time:.1?}, \
-         killed a worker at {killed_at:.1?}, all ended at {all_done:.1?}, total {:.1?}; \
+         killed a worker at {killed_at:.1?}, restarted the database at {restarted_at:?}, all ended at {all_done:.1?}, total {:.1?}; \
          builds per worker {counts:?}",
         began.elapsed()
     );
@@ -416,10 +468,17 @@ fn stress(backend: Backend, worker_count: usize) {
 
 #[test]
 fn two_workers_on_sqlite_lose_no_build_and_run_none_twice() {
-    stress(Backend::Sqlite, 2);
+    stress(Database::Sqlite, 2);
 }
 
 #[test]
 fn four_workers_on_postgres_lose_no_build_and_run_none_twice() {
-    stress(Backend::Postgres, 4);
+    stress(Database::Postgres, 4);
+}
+
+#[test]
+fn a_postgres_restart_mid_run_loses_no_finished_build_and_runs_none_twice() {
+    if let Some(cluster) = ThrowawayCluster::start() {
+        stress(Database::Restarted(cluster), 4);
+    }
 }

@@ -57,14 +57,28 @@ impl EngineSandbox {
     /// A sandbox on `backend`; `None` when PostgreSQL is not configured
     /// outside CI. `extra_settings` is written as one more settings file.
     pub fn new(backend: Backend, extra_settings: &str) -> Option<EngineSandbox> {
+        let base = match backend {
+            Backend::Sqlite => None,
+            Backend::Postgres => Some(postgres_url()?),
+        };
+        Some(Self::on(base, extra_settings))
+    }
+
+    /// A sandbox on the PostgreSQL server at `base` (a fresh schema), or on
+    /// SQLite when `None`.
+    pub fn on(base: Option<String>, extra_settings: &str) -> EngineSandbox {
         let sb = Sandbox::new();
-        let (url, schema) = match backend {
-            Backend::Sqlite => (
+        let backend = if base.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        };
+        let (url, schema) = match base {
+            None => (
                 format!("sqlite://{}", sb.data_dir().join("vespene.db").display()),
                 None,
             ),
-            Backend::Postgres => {
-                let base = postgres_url()?;
+            Some(base) => {
                 let schema = format!("e2e_{}", random_suffix());
                 let mut conn = vespene_core::db::DbConn::open(&base).expect("connect PostgreSQL");
                 use diesel::connection::SimpleConnection;
@@ -104,7 +118,7 @@ impl EngineSandbox {
             // migrate through the library instead.
             vespene_core::db::migrate(&es.url).expect("migrate");
         }
-        Some(es)
+        es
     }
 
     pub fn database_url(&self) -> &str {

@@ -480,6 +480,18 @@ pub fn abi_major_2_plugin(dir: &Path) -> PathBuf {
     )
 }
 
+/// A C plugin file (`vespene.fixtures.forks_on_load`, empty table) whose constructor
+/// forks a helper that sleeps five minutes holding every inherited
+/// descriptor; it records its pid in `$FIXTURE_HELPER_PIDS/<pid>`.
+/// `dir/libvespene_fixture_forks_on_load.so`.
+pub fn forks_on_load_plugin(dir: &Path) -> PathBuf {
+    compile_c(
+        &[c_sources_dir().join("forks_on_load.c")],
+        &dir.join("libvespene_fixture_forks_on_load.so"),
+        &[],
+    )
+}
+
 #[cfg(test)]
 mod tests {
     //! Cheap checks that each fixture is what it claims to be. Files that

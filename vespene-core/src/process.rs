@@ -409,10 +409,15 @@ impl LineSplitter {
     }
 
     fn emit_one(bytes: &[u8], on_line: &mut impl OutputHandler) {
-        // Valid UTF-8 (nearly every line) is checked and passed as is.
+        // Valid UTF-8 without NUL (nearly every line) is passed as is;
+        // invalid sequences and NUL bytes become U+FFFD, so filters,
+        // `vespene/set` and both database backends see the same text.
         match std::str::from_utf8(bytes) {
-            Ok(line) => on_line.line(line),
-            Err(_) => on_line.line(&String::from_utf8_lossy(bytes)),
+            Ok(line) if memchr::memchr(0, bytes).is_none() => on_line.line(line),
+            Ok(line) => on_line.line(&crate::db::output::storable(line)),
+            Err(_) => on_line.line(&crate::db::output::storable(&String::from_utf8_lossy(
+                bytes,
+            ))),
         }
     }
 
@@ -477,6 +482,8 @@ impl LineSplitter {
         String::from_utf8_lossy(&self.last).into_owned()
     }
 }
+
+pub mod reaper;
 
 #[cfg(test)]
 mod tests;

@@ -8,6 +8,10 @@
 //! INSERT (`MAX(seq) + 1`, one index probe); two concurrent writers of the
 //! same stream collide on the primary key and the loser retries, so the
 //! numbers stay dense and ordered by commit.
+//!
+//! Text is stored the same way on both backends: PostgreSQL's `text`
+//! refuses NUL, so every NUL byte is stored as U+FFFD, the character that
+//! already stands for bytes that are not UTF-8 (see [`storable`]).
 
 use super::schema::build_output::dsl as t;
 use super::{DbConn, DbError};
@@ -100,6 +104,8 @@ pub fn append_body(
     body: &str,
 ) -> Result<i64, DbError> {
     let code = stream.code();
+    let body = storable(body);
+    let body: &str = &body;
     let mut attempts = 0;
     loop {
         attempts += 1;
@@ -132,6 +138,16 @@ pub fn append_body(
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+/// `text` as both backends store it: NUL bytes (which PostgreSQL's `text`
+/// refuses, failing the whole chunk) become U+FFFD, as invalid UTF-8 does
+/// when output is read. Borrowed when there is none (nearly always).
+pub fn storable(text: &str) -> std::borrow::Cow<'_, str> {
+    if memchr::memchr(0, text.as_bytes()).is_none() {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    std::borrow::Cow::Owned(text.replace('\0', "\u{FFFD}"))
 }
 
 /// A short random pause before retrying a lost race. Without it the

@@ -148,7 +148,33 @@ pub struct BuildLog<S: LogStore> {
     pending: [String; 2],
     oldest: Option<Instant>,
     output_variables: Map<String, Value>,
+    variables: VariableBudget,
     store_error: Option<String>,
+}
+
+/// How many output variables a build may set, and how many bytes of names
+/// and values (`[worker] max_output_variables`, `max_output_variable_bytes`):
+/// a build printing a million `vespene/set` lines must not hold them all.
+#[derive(Debug, Clone, Copy)]
+pub struct VariableLimits {
+    pub count: usize,
+    pub bytes: usize,
+}
+
+impl Default for VariableLimits {
+    fn default() -> Self {
+        VariableLimits {
+            count: 1000,
+            bytes: 1 << 20,
+        }
+    }
+}
+
+#[derive(Default)]
+struct VariableBudget {
+    limits: VariableLimits,
+    bytes: usize,
+    refused: bool,
 }
 
 fn slot(stream: Stream) -> Option<usize> {
@@ -167,6 +193,7 @@ impl<S: LogStore> BuildLog<S> {
             pending: [String::new(), String::new()],
             oldest: None,
             output_variables: Map::new(),
+            variables: VariableBudget::default(),
             store_error: None,
         };
         for p in log.chain.take_problems() {
@@ -182,7 +209,7 @@ impl<S: LogStore> BuildLog<S> {
         if line.starts_with("vespene/set")
             && let Some((name, value)) = parse_set_line(&line)
         {
-            self.output_variables.insert(name, Value::String(value));
+            self.set_variable(name, value);
         }
         if let Some(filtered) = self.chain.apply(&line) {
             let buf = &mut self.pending[i];
@@ -205,6 +232,42 @@ impl<S: LogStore> BuildLog<S> {
         if self.pending[i].len() >= FLUSH_BYTES {
             self.flush();
         }
+    }
+
+    /// Limits output variables to `limits`.
+    pub fn limit_variables(&mut self, limits: VariableLimits) {
+        self.variables.limits = limits;
+    }
+
+    /// Sets output variable `name` within the build's budget; the first
+    /// setting refused is reported in the messages, later ones silently.
+    fn set_variable(&mut self, name: String, value: String) {
+        let old = self
+            .output_variables
+            .get(&name)
+            .and_then(Value::as_str)
+            .map(|v| name.len() + v.len());
+        let after = self.variables.bytes - old.unwrap_or(0) + name.len() + value.len();
+        let count = self.output_variables.len() + usize::from(old.is_none());
+        let limits = self.variables.limits;
+        if count > limits.count || after > limits.bytes {
+            if !std::mem::replace(&mut self.variables.refused, true) {
+                let why = if count > limits.count {
+                    format!("more than {} output variables", limits.count)
+                } else {
+                    format!("more than {} bytes of output variables", limits.bytes)
+                };
+                let text = format!(
+                    "vespene/set {name}: ignored, the build set {why} ([worker] max_output_variables, max_output_variable_bytes); later settings over the limit are ignored too"
+                );
+                let buf = &mut self.pending[1];
+                buf.push_str(&text);
+                buf.push('\n');
+            }
+            return;
+        }
+        self.variables.bytes = after;
+        self.output_variables.insert(name, Value::String(value));
     }
 
     /// Text of one or more lines for a stream.

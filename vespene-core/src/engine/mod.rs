@@ -13,7 +13,7 @@
 //!   (`vespene cleanup`, `vespene tutorial`, `vespene autoscaler`);
 //! * [`scheduler`] and [`schedule`]: schedules, run by one worker at a
 //!   time;
-//! * [`log`], [`store`], [`context`], [`ssh`], [`triggers`], [`wake`]: the
+//! * [`log`], [`store`], [`persist`], [`context`], [`ssh`], [`triggers`], [`wake`]: the
 //!   parts they share.
 
 pub mod autoscaler;
@@ -22,6 +22,7 @@ pub mod claim;
 pub mod cleanup;
 pub mod context;
 pub mod log;
+pub mod persist;
 pub mod pipeline;
 pub mod queue;
 pub mod runner;

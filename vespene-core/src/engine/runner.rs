@@ -14,9 +14,10 @@ use super::ssh::{BuildKeys, Key};
 use super::store::DbLogStore;
 use super::triggers::run_section;
 use super::wake::Listener;
-use super::{EngineError, pipeline};
+use super::{EngineError, persist, pipeline};
 use crate::app::App;
 use crate::db::builds::{self, Build, BuildChanges, BuildStatus};
+use crate::db::output::{OutputStream, append_output};
 use crate::db::projects::{BuildRefs, ProjectDetail, set_build_refs};
 use crate::db::{DbConn, now, write_tx};
 use crate::plugins::{CallScope, with_scope};
@@ -490,6 +491,25 @@ impl Run<'_> {
         ending
     }
 
+    /// Kills every process the build left behind outside its process
+    /// group (see [`process::reaper`]) and says so in its messages.
+    fn kill_leftovers(&self) {
+        let left = process::reaper::kill_leftovers();
+        if left.killed > 0 {
+            self.message(&format!(
+                "[vespene] killed {} process{} the build left behind",
+                left.killed,
+                if left.killed == 1 { "" } else { "es" }
+            ));
+        }
+        if !left.refused.is_empty() {
+            self.message(&format!(
+                "[vespene] could not kill processes the build left behind (another user's): {:?}",
+                left.refused
+            ));
+        }
+    }
+
     fn set_deadline(&self, deadline: Option<Instant>) {
         *self.deadline.borrow_mut() = deadline;
     }
@@ -565,10 +585,13 @@ fn run_claimed(
     let project_info = context::project_info(&mut conn, &project, Some(&pool))?;
 
     let chain = FilterChain::for_build(&app.plugins.registry, &info);
-    let log = Rc::new(RefCell::new(BuildLog::new(
-        chain,
-        DbLogStore::spawn(&app.db, id),
-    )));
+    let patience = Duration::from_secs(app.settings.worker.orphan_after_seconds.max(1));
+    let mut build_log = BuildLog::new(chain, DbLogStore::spawn(&app.db, id, patience));
+    build_log.limit_variables(super::log::VariableLimits {
+        count: app.settings.worker.max_output_variables,
+        bytes: app.settings.worker.max_output_variable_bytes,
+    });
+    let log = Rc::new(RefCell::new(build_log));
     let deadline = Rc::new(RefCell::new(None));
     let scope: Box<dyn CallScope> = Box::new(BuildScope {
         log: log.clone(),
@@ -622,6 +645,7 @@ fn run_claimed(
     })()
     .unwrap_or_else(|e| e);
     drop(keys);
+    run.kill_leftovers();
 
     if let Some(reason) = &ending.reason {
         run.log.borrow_mut().text(
@@ -639,32 +663,55 @@ fn run_claimed(
     let output_variables = Value::Object(run.log.borrow().output_variables().clone()).to_string();
     // The output so far (the script's, all of it) is stored before the
     // build is recorded as ended, so whoever sees it ended sees all the
-    // script wrote; post-trigger and pipeline messages follow.
-    if let Err(e) = run.log.borrow_mut().sync() {
+    // script wrote; post-trigger and pipeline messages follow. Output that
+    // could not be stored is the build's failure, never a silent SUCCESS.
+    let mut ending = ending;
+    let lost = run.log.borrow_mut().sync().err().map(|e| {
         tracing::error!("build {id}: part of its output could not be stored: {e}");
+        format!("part of the build's output could not be stored: {e}")
+    });
+    if let Some(reason) = &lost {
+        ending = Ending::failure(reason.clone(), ending.return_code.unwrap_or(-1));
     }
+    // The connection held since the claim may have died with the server.
+    drop(conn);
+    let until = Instant::now() + patience;
     let status = ending.status;
-    write_tx(&mut conn, |conn| -> Result<(), EngineError> {
-        builds::update(
-            conn,
-            id,
-            &BuildChanges {
-                end_time: Some(Some(now())),
-                return_code: Some(ending.return_code),
-                output_variables: Some(output_variables.clone()),
-                revision: Some(revision.revision.clone()),
-                revision_username: Some(revision.revision_username.clone()),
-                ..BuildChanges::default()
-            }
-            .status(status),
-        )?;
-        record_end(conn, project_id, id, status == BuildStatus::Success)?;
-        Ok(())
+    persist::retrying(
+        &app.db,
+        until,
+        &format!("recording the end of build {id}"),
+        |conn| {
+            write_tx(conn, |conn| -> Result<(), EngineError> {
+                builds::update(
+                    conn,
+                    id,
+                    &BuildChanges {
+                        end_time: Some(Some(now())),
+                        return_code: Some(ending.return_code),
+                        output_variables: Some(output_variables.clone()),
+                        revision: Some(revision.revision.clone()),
+                        revision_username: Some(revision.revision_username.clone()),
+                        ..BuildChanges::default()
+                    }
+                    .status(status),
+                )?;
+                record_end(conn, project_id, id, status == BuildStatus::Success)?;
+                if let Some(reason) = &lost {
+                    append_output(conn, id, OutputStream::Messages, &[reason.as_str()])?;
+                    append_output(conn, id, OutputStream::Output, &[reason.as_str()])?;
+                }
+                Ok(())
+            })
+        },
+    )?;
+    let final_build = persist::retrying(&app.db, until, "reading the ended build", |conn| {
+        Ok(builds::get(conn, id)?)
     })?;
+    let mut conn = app.db.conn()?;
 
     // Post triggers see the final state; a failing one is reported and
     // changes nothing ("Decisions" 8).
-    let final_build = builds::get(&mut conn, id)?;
     let final_info = names.info(&final_build);
     let (section, event) = if status == BuildStatus::Success {
         (Section::SuccessTriggers, Event::Success)
@@ -695,6 +742,7 @@ fn run_claimed(
             log.message(line)
         });
     }
+    run.kill_leftovers();
     if !app.settings.keep_build_roots
         && let Err(e) = super::buildroot::remove(&root)
     {
@@ -764,12 +812,7 @@ fn finish_without_log(
         .status(ending.status),
     )?;
     if let Some(reason) = &ending.reason {
-        crate::db::output::append_output(
-            conn,
-            build.id,
-            crate::db::output::OutputStream::Messages,
-            &[reason.as_str()],
-        )?;
+        append_output(conn, build.id, OutputStream::Messages, &[reason.as_str()])?;
     }
     Ok(())
 }

@@ -1,14 +1,19 @@
 //! Storing a running build's log in the database without slowing the build
 //! down: batches go through a bounded channel to a writer thread that owns
 //! its own connection, so reading and filtering the output overlaps with
-//! writing it.
+//! writing it. A write that fails for a passing reason (the server
+//! restarting, a broken connection) is retried on a fresh connection with
+//! backoff until the orphan deadline; one that still fails is the build's
+//! failure (the runner records it), never a silently shorter log.
 
 use super::log::LogStore;
+use super::persist::{pause, transient};
 use crate::db::Db;
 use crate::db::output::{OutputStream, append_body};
 use std::sync::mpsc::{SyncSender, sync_channel};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 use vespene_plugin_api::Stream;
 
 /// Batches in flight before the reader waits for the writer.
@@ -38,8 +43,9 @@ pub struct DbLogStore {
 }
 
 impl DbLogStore {
-    /// Starts the writer thread for build `build_id`.
-    pub fn spawn(db: &Db, build_id: i64) -> DbLogStore {
+    /// Starts the writer thread for build `build_id`; a failing write is
+    /// retried for up to `patience`.
+    pub fn spawn(db: &Db, build_id: i64, patience: Duration) -> DbLogStore {
         let (tx, rx) = sync_channel::<Msg>(QUEUE);
         let error = Arc::new(Mutex::new(None));
         let db = db.clone();
@@ -58,6 +64,7 @@ impl DbLogStore {
                         }
                     };
                     let mut attempt = 0;
+                    let mut until: Option<Instant> = None;
                     loop {
                         attempt += 1;
                         let result = match &mut conn {
@@ -84,10 +91,17 @@ impl DbLogStore {
                                 }
                                 break;
                             }
-                            Err(e) if attempt < 5 => {
+                            Err(e)
+                                if transient(&e)
+                                    && *until.get_or_insert_with(|| Instant::now() + patience)
+                                        > Instant::now() =>
+                            {
                                 tracing::warn!("storing output of build {build_id}: {e}; retrying");
                                 conn = None;
-                                std::thread::sleep(std::time::Duration::from_millis(200 * attempt));
+                                std::thread::sleep(pause(
+                                    attempt,
+                                    until.unwrap_or_else(Instant::now),
+                                ));
                             }
                             Err(e) => {
                                 err.lock().unwrap().get_or_insert(e.to_string());

@@ -14,11 +14,11 @@
 use super::loader::Library;
 use serde::{Deserialize, Serialize};
 use std::io::{BufRead, BufReader, Write};
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use vespene_plugin_api::Manifest;
 
 /// The hidden subcommand of the `vespene` binary that runs [`child_main`].
@@ -143,6 +143,9 @@ impl Scanner {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
+            // Its own process group: whatever a plugin's constructor forks
+            // there is killed with it (see `end_group`).
+            .process_group(0)
             .spawn()
             .map_err(|e| {
                 format!(
@@ -157,8 +160,14 @@ impl Scanner {
             let _ = stdin.write_all(input.as_bytes());
         });
 
+        // Read on a thread that reports through a channel: a helper that
+        // left the group may hold the pipe open for as long as it lives,
+        // and the scan does not wait for it (see `STDERR_GRACE`).
         let stderr = child.stderr.take().expect("piped");
-        let stderr_reader = std::thread::spawn(move || last_lines(stderr, 3));
+        let (err_tx, err_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = err_tx.send(last_lines(stderr, 3));
+        });
 
         let (tx, rx) = mpsc::channel();
         let stdout = child.stdout.take().expect("piped");
@@ -177,20 +186,35 @@ impl Scanner {
 
         let mut answers = Vec::new();
         let mut timed_out = false;
+        let mut last_answer = Instant::now();
         while answers.len() < paths.len() {
-            match rx.recv_timeout(PER_FILE_TIMEOUT) {
-                Ok(answer) => answers.push(answer),
+            match rx.recv_timeout(ANSWER_SLICE) {
+                Ok(answer) => {
+                    answers.push(answer);
+                    last_answer = Instant::now();
+                }
                 Err(mpsc::RecvTimeoutError::Timeout) => {
-                    timed_out = true;
-                    let _ = child.kill();
-                    break;
+                    // A helper it forked may keep its output open after it
+                    // died: its exit, not the pipe's end, ends the batch.
+                    if matches!(child.try_wait(), Ok(Some(_))) {
+                        while let Ok(answer) = rx.recv_timeout(STDERR_GRACE) {
+                            answers.push(answer);
+                        }
+                        break;
+                    }
+                    if last_answer.elapsed() >= PER_FILE_TIMEOUT {
+                        timed_out = true;
+                        let _ = child.kill();
+                        break;
+                    }
                 }
                 Err(mpsc::RecvTimeoutError::Disconnected) => break,
             }
         }
         let _ = writer.join();
         let status = wait_briefly(&mut child);
-        let stderr_tail = stderr_reader.join().unwrap_or_default();
+        end_group(child.id());
+        let stderr_tail = err_rx.recv_timeout(STDERR_GRACE).unwrap_or_default();
 
         if answers.len() < paths.len() {
             let culprit = &paths[answers.len()];
@@ -223,6 +247,24 @@ impl Scanner {
             ));
         }
         Ok(answers)
+    }
+}
+
+/// How often the scan looks whether the child is still alive.
+const ANSWER_SLICE: Duration = Duration::from_millis(100);
+
+/// How long the scan waits for the end of the child's error output once
+/// the child is gone and its group killed.
+const STDERR_GRACE: Duration = Duration::from_millis(500);
+
+/// Kills the scanner child's process group: helpers a constructor forked
+/// must not outlive the scan (nor hold its pipes).
+fn end_group(pgid: u32) {
+    if let Ok(pgid) = i32::try_from(pgid) {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
 }
 

@@ -59,6 +59,8 @@ struct WorkerLayer {
     orphan_after_seconds: Option<u64>,
     poll_seconds: Option<f64>,
     worker_id_file: Option<String>,
+    max_output_variables: Option<usize>,
+    max_output_variable_bytes: Option<usize>,
 }
 
 /// Every setting, all optional.
@@ -206,6 +208,11 @@ impl SettingsLayer {
             set(&mut s.worker.orphan_after_seconds, w.orphan_after_seconds);
             set(&mut s.worker.poll_seconds, w.poll_seconds);
             set(&mut s.worker.worker_id_file, w.worker_id_file);
+            set(&mut s.worker.max_output_variables, w.max_output_variables);
+            set(
+                &mut s.worker.max_output_variable_bytes,
+                w.max_output_variable_bytes,
+            );
         }
         set(&mut s.buildroot_web_link, r.buildroot_web_link);
         set(&mut s.time_display_format, r.time_display_format);

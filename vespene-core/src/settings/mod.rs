@@ -81,6 +81,11 @@ pub struct WorkerSettings {
     pub poll_seconds: f64,
     /// Where the worker id file lives; blank: `<data_dir>/worker_id`.
     pub worker_id_file: String,
+    /// Most output variables (`vespene/set`) one build may set; later new
+    /// names are ignored with one message.
+    pub max_output_variables: usize,
+    /// Most bytes (names and values) of one build's output variables.
+    pub max_output_variable_bytes: usize,
 }
 
 /// Which path settings a layer named, so that the others follow the data
@@ -266,6 +271,8 @@ impl Settings {
                 orphan_after_seconds: 60,
                 poll_seconds: 10.0,
                 worker_id_file: String::new(),
+                max_output_variables: 1000,
+                max_output_variable_bytes: 1 << 20,
             },
             buildroot_web_link: String::new(),
             time_display_format: "%b %d %Y, %I:%M:%S %p".into(),

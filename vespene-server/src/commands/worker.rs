@@ -44,6 +44,14 @@ pub fn run(env: &Env, args: WorkerArgs) -> anyhow::Result<ExitCode> {
             .map(|m| Duration::from_secs_f64((m * 60.0).max(0.0))),
     };
     let shutdown = shutdown_flag()?;
+    // Processes a build leaves behind (setsid, `set -m` jobs, double
+    // forks) come back to this process, which kills them when the build
+    // ends.
+    if let Err(e) = vespene_core::process::reaper::become_subreaper() {
+        tracing::warn!(
+            "cannot become a child subreaper ({e}): processes a build leaves behind outside its process group are not killed"
+        );
+    }
     tracing::info!("worker for pool '{}' started", options.pool);
     let summary = run_worker(&app, &options, &shutdown)?;
     tracing::info!(

@@ -90,3 +90,33 @@ fn a_failing_store_keeps_the_text_for_the_next_flush() {
     log.finish();
     assert_eq!(f.got, "one\ntwo\n");
 }
+
+#[test]
+fn output_variables_are_capped_by_count_and_bytes_with_one_message() {
+    // (count limit, byte limit, lines) → variables kept, refusal reported
+    let cases: &[(usize, usize, usize, usize)] = &[
+        (3, 1 << 20, 10, 3),
+        (1000, 40, 10, 4), // "vN" + "value-N" = 9 bytes each: 4 fit in 40
+        (1000, 1 << 20, 10, 10),
+    ];
+    for &(count, bytes, lines, kept) in cases {
+        let mut mem = Memory::default();
+        let mut log = BuildLog::new(FilterChain::new(Vec::new()), &mut mem);
+        log.limit_variables(VariableLimits { count, bytes });
+        for i in 0..lines {
+            log.line(Stream::Output, &format!("vespene/set v{i} value-{i}"));
+        }
+        // Replacing a kept variable stays within the budget.
+        log.line(Stream::Output, "vespene/set v0 again-0");
+        let (_, vars) = log.finish();
+        assert_eq!(vars.len(), kept, "{count} {bytes}");
+        assert_eq!(vars.get("v0"), Some(&Value::String("again-0".into())));
+        let refusals = mem.messages.lines().count();
+        assert_eq!(refusals, usize::from(kept < lines), "{}", mem.messages);
+        assert_eq!(
+            mem.output.lines().count(),
+            lines + 1,
+            "output is kept whole"
+        );
+    }
+}
