@@ -244,6 +244,8 @@ fn probe_as_build(isolation: &str, user: &str) -> BTreeMap<String, bool> {
     // Traversable to the build roots, as an install is (the sandbox's
     // temporary directory is 0700).
     std::fs::set_permissions(es.sb.root(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    // The settings directory as a package installs it (0750).
+    std::fs::set_permissions(es.sb.settings_dir(), std::fs::Permissions::from_mode(0o750)).unwrap();
     let s = es.settings();
     vespene_core::secrets::generate_key_file(&s.secrets_key_file).unwrap();
     let app = es.app();

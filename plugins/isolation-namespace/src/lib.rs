@@ -362,7 +362,7 @@ impl NamespaceIsolation {
     fn who(&self, layout: &Layout) -> String {
         let uid = layout
             .drop_to
-            .map_or_else(|| nix::unistd::geteuid(), |(u, _)| u.into());
+            .map_or_else(nix::unistd::geteuid, |(u, _)| u.into());
         nix::unistd::User::from_uid(uid)
             .ok()
             .flatten()

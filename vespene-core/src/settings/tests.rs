@@ -284,7 +284,8 @@ fn shipped_settings_and_their_examples_are_valid() {
 fn the_data_directory_default_is_per_user_and_the_same_for_every_command() {
     let e = |pairs: &[(&str, &str)]| env(pairs);
     // (root?, environment, expected)
-    let cases: &[(bool, Vec<(String, String)>, &str)] = &[
+    type Case = (bool, Vec<(String, String)>, &'static str);
+    let cases: &[Case] = &[
         (true, e(&[("HOME", "/root")]), "/var/lib/vespene"),
         (true, e(&[("XDG_DATA_HOME", "/x")]), "/var/lib/vespene"),
         (
