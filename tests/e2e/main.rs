@@ -5,6 +5,7 @@ mod apply;
 mod authorization;
 mod bad_plugins;
 mod builds;
+mod http_auth;
 mod isolation;
 mod maintenance;
 mod pipelines;

@@ -16,7 +16,7 @@ use vespene_e2e::harness::{Sandbox, vespene_bin};
 fn up(sb: &Sandbox, data: &std::path::Path) -> (Child, String) {
     let mut child = sb
         .command()
-        .args(["up", "--data-dir"])
+        .args(["up", "--bind", "127.0.0.1:0", "--data-dir"])
         .arg(data)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())

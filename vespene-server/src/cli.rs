@@ -27,8 +27,11 @@ pub enum Command {
     /// Inspect the effective settings.
     #[command(subcommand)]
     Settings(SettingsCommand),
-    /// The embedded default: SQLite, one supervised worker, stock plugins.
+    /// The embedded default: SQLite, the HTTP server, supervised workers,
+    /// stock plugins.
     Up(crate::commands::up::UpArgs),
+    /// The HTTP server: REST API, sessions, webhooks, fileserving.
+    Server(crate::commands::server::ServerArgs),
     /// Run builds of a worker pool.
     Worker(crate::commands::worker::WorkerArgs),
     /// Start or stop a project's build.

@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod console;
+mod http;
 
 use clap::Parser;
 use std::process::ExitCode;

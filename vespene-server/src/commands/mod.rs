@@ -8,6 +8,7 @@ pub mod migrate;
 mod plugins;
 pub mod project;
 pub mod secrets;
+pub mod server;
 mod settings;
 pub mod tutorial;
 pub mod up;
@@ -99,6 +100,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Plugins(c) => plugins::run(&env, c),
         Command::Settings(c) => settings::run(&env, c),
         Command::Up(a) => up::run(&env, a),
+        Command::Server(a) => server::run(&env, a),
         Command::Worker(a) => worker::run(&env, a),
         Command::Project(c) => project::run(&env, c),
         Command::Build(c) => build::run(&env, c),

@@ -20,7 +20,7 @@ pub struct UpArgs {
     /// `$XDG_DATA_HOME/vespene`, else `~/.local/share/vespene`).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address of the web server (it joins `up` in a later version).
+    /// ADDRESS:PORT of the HTTP server (overrides `[server] bind`).
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
     /// Worker processes to run for the pool.
@@ -82,7 +82,13 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
             overrides.push((key.into(), value.display().to_string()));
         }
     }
-    let settings = env.settings_with(&overrides)?;
+    let settings = env.settings_with(
+        &[
+            overrides.clone(),
+            super::server::bind_override(args.bind.as_deref()),
+        ]
+        .concat(),
+    )?;
     if !settings.secrets_key_file.exists() {
         vespene_core::secrets::generate_key_file(&settings.secrets_key_file)
             .with_context(|| format!("cannot write {}", settings.secrets_key_file.display()))?;
@@ -107,6 +113,7 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
     }
     // Before the banner: whoever reads it may stop us at once.
     let shutdown = shutdown_flag()?;
+    let web = crate::http::start(app.clone())?;
     let plugins = app.plugins.registry.iter().count();
     println!("Vespene {} is up.", env!("CARGO_PKG_VERSION"));
     println!("  data directory  {}", data_dir.display());
@@ -135,12 +142,7 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
             ""
         }
     );
-    println!(
-        "  web UI          not in this version yet{}",
-        args.bind
-            .map(|b| format!(" (--bind {b} ignored)"))
-            .unwrap_or_default()
-    );
+    println!("  server          {}  (REST API under /api/v1)", web.url);
     // The same settings for the command line in another terminal.
     let exports: Vec<String> = overrides.iter().map(|(k, v)| format!("{k}={v}")).collect();
     println!("  command line    export {}", exports.join(" "));
@@ -167,7 +169,7 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
             next_start: Instant::now(),
         })
         .collect();
-    while !shutdown.load(Ordering::SeqCst) {
+    while !shutdown.load(Ordering::SeqCst) && !web.is_finished() {
         for (i, w) in workers.iter_mut().enumerate() {
             if let Some(child) = &mut w.child
                 && let Ok(Some(status)) = child.try_wait()
@@ -195,6 +197,7 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(200));
     }
     println!("Stopping.");
+    let web_result = web.stop();
     for w in &mut workers {
         if let Some(c) = &w.child {
             let _ = nix::sys::signal::kill(
@@ -216,5 +219,6 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
             let _ = c.wait();
         }
     }
+    web_result?;
     Ok(ExitCode::SUCCESS)
 }
