@@ -6,6 +6,7 @@ mod authorization;
 mod bad_plugins;
 mod builds;
 mod http_auth;
+mod http_authz;
 mod isolation;
 mod maintenance;
 mod pipelines;
