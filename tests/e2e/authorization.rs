@@ -23,7 +23,7 @@
 //! `start` (a project: `authorize_start`), `stop` (a build:
 //! `authorize_stop`). Builds have no create or edit operation (the engine
 //! queues them): those lines ask the authorization manager of the same
-//! operations.
+//! operations. `http_authz.rs` runs the same table over the REST API.
 
 use vespene_core::app::App;
 use vespene_core::authz::Actor;
@@ -34,11 +34,11 @@ use vespene_core::settings::Section;
 use vespene_e2e::engine::{Backend, EngineSandbox};
 use vespene_plugin_api::kinds::authorization::{Action, ObjectKind};
 
-const WHO: [&str; 8] = [
+pub(crate) const WHO: [&str; 8] = [
     "anon", "plain", "creator", "ogroup", "launch", "pcreator", "self", "super",
 ];
 
-const MATRIX: &str = "
+pub(crate) const MATRIX: &str = "
 # kind         action  anon plain creator ogroup launch pcreator self super
 project        list    N    N     Y       Y      Y      -        -    Y
 project        create  N    Y     Y       Y      Y      -        -    Y
@@ -106,21 +106,21 @@ group          delete  N    N     -       -      -      -        -    Y
 
 /// The stock authorization plugins, written out so the test does not
 /// depend on the shipped defaults.
-const SETTINGS: &str = r#"
+pub(crate) const SETTINGS: &str = r#"
 [plugins.authorization]
 ownership = ["vespene.plugins.authorization.ownership", { filter_view = true }]
 group_required = ["vespene.plugins.authorization.group_required", { project = {} }]
 "#;
 
-struct Case {
-    kind: ObjectKind,
-    action: Action,
-    who: &'static str,
-    allowed: bool,
-    line: String,
+pub(crate) struct Case {
+    pub kind: ObjectKind,
+    pub action: Action,
+    pub who: &'static str,
+    pub allowed: bool,
+    pub line: String,
 }
 
-fn parse(table: &str) -> Vec<Case> {
+pub(crate) fn parse(table: &str) -> Vec<Case> {
     let mut cases = Vec::new();
     for line in table.lines().map(str::trim) {
         if line.is_empty() || line.starts_with('#') {
@@ -151,15 +151,15 @@ fn parse(table: &str) -> Vec<Case> {
 }
 
 /// The users and groups every case relates objects to.
-struct World<'a> {
+pub(crate) struct World<'a> {
     app: &'a App,
     pat: Actor,
-    pat_id: i64,
+    pub pat_id: i64,
     root: Actor,
     other_id: i64,
     devs: i64,
     others: i64,
-    pool: i64,
+    pub pool: i64,
     serial: std::cell::Cell<u32>,
 }
 
@@ -175,7 +175,7 @@ struct Relation {
 }
 
 impl World<'_> {
-    fn new(app: &App) -> World<'_> {
+    pub fn new(app: &App) -> World<'_> {
         let sys = &Actor::System;
         let group = |name: &str| {
             app.ops
@@ -232,7 +232,7 @@ impl World<'_> {
         }
     }
 
-    fn name(&self, kind: ObjectKind) -> String {
+    pub fn name(&self, kind: ObjectKind) -> String {
         self.serial.set(self.serial.get() + 1);
         format!("{}-{}", kind.as_str(), self.serial.get())
     }
@@ -292,7 +292,7 @@ impl World<'_> {
 
     /// A fresh object of `kind` related to the asking user as `who` says
     /// (`self`: the user's own account).
-    fn target(&self, kind: ObjectKind, who: &str) -> i64 {
+    pub fn target(&self, kind: ObjectKind, who: &str) -> i64 {
         let r = self.relation(who);
         let by = r.created_by;
         match kind {

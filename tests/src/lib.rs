@@ -6,3 +6,4 @@ pub mod engine;
 pub mod fixtures;
 pub mod harness;
 pub mod pgcluster;
+pub mod http;

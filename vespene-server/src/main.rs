@@ -4,6 +4,8 @@
 mod cli;
 mod commands;
 mod console;
+mod http;
+mod remote;
 
 use clap::Parser;
 use std::process::ExitCode;

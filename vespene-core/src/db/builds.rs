@@ -16,7 +16,17 @@ const NOUN: &str = "build";
 
 /// The states of a build (reference §2.1), stored as the original's
 /// upper-case words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum BuildStatus {
     Queued,
@@ -88,7 +98,9 @@ impl fmt::Display for BuildStatus {
 }
 
 /// A stored build, every field.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[derive(
+    Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema,
+)]
 #[diesel(table_name = builds)]
 pub struct Build {
     pub id: i64,
@@ -109,6 +121,7 @@ pub struct Build {
     pub return_code: Option<i32>,
     /// The stored status word; see [`Build::status`].
     #[diesel(column_name = status)]
+    #[serde(rename = "status")]
     pub status_text: String,
     pub worker_pool_id: i64,
     pub working_dir: String,
@@ -138,7 +151,9 @@ impl Build {
 }
 
 /// The columns a build list shows.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[derive(
+    Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema,
+)]
 #[diesel(table_name = builds)]
 pub struct BuildSummary {
     pub id: i64,
@@ -146,6 +161,7 @@ pub struct BuildSummary {
     pub organization_id: Option<i64>,
     pub worker_pool_id: i64,
     #[diesel(column_name = status)]
+    #[serde(rename = "status")]
     pub status_text: String,
     pub revision: String,
     pub queued_time: NaiveDateTime,

@@ -10,7 +10,9 @@ use vespene_plugin_api::kinds::authorization::{Filter, ObjectFacts, ObjectKind};
 const NOUN: &str = "group";
 
 /// A stored group.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema,
+)]
 #[diesel(table_name = groups)]
 pub struct Group {
     pub id: i64,
@@ -18,15 +20,17 @@ pub struct Group {
 }
 
 /// A group with its members.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct GroupDetail {
+    #[serde(flatten)]
     pub group: Group,
     /// User ids.
     pub members: Vec<i64>,
 }
 
 /// The form that creates or renames a group (members are set on users).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct GroupInput {
     pub name: String,
 }

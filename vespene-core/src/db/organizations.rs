@@ -13,7 +13,9 @@ use vespene_plugin_api::kinds::authorization::{Filter, ObjectFacts, ObjectKind};
 const NOUN: &str = "organization";
 
 /// A stored organization, every field.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema,
+)]
 #[diesel(table_name = organizations)]
 pub struct Organization {
     pub id: i64,
@@ -49,14 +51,16 @@ pub struct Organization {
 }
 
 /// An organization with the SSH keys attached to imported projects.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct OrganizationDetail {
+    #[serde(flatten)]
     pub organization: Organization,
     pub auto_attach_ssh_keys: Vec<i64>,
 }
 
 /// The form that creates or replaces an organization.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct OrganizationInput {
     pub name: String,
     pub description: String,

@@ -21,7 +21,9 @@ const NOUN: &str = "pipeline";
 pub const SLOTS: usize = 7;
 
 /// A stored pipeline.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema,
+)]
 #[diesel(table_name = pipelines)]
 pub struct Pipeline {
     pub id: i64,
@@ -38,8 +40,9 @@ pub struct Pipeline {
 }
 
 /// A pipeline with its slots and links.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct PipelineDetail {
+    #[serde(flatten)]
     pub pipeline: Pipeline,
     /// Slot 1 first; `None` for an empty slot; trailing empty slots are
     /// left out.
@@ -69,7 +72,8 @@ impl PipelineDetail {
 }
 
 /// The form that creates or replaces a pipeline.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct PipelineInput {
     pub name: String,
     pub description: String,

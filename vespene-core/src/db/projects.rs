@@ -16,7 +16,9 @@ const NOUN: &str = "project";
 pub const DEFAULT_SCRIPT: &str = "#!/bin/bash\necho \"replace this section\"\n";
 
 /// A stored project, every field.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema,
+)]
 #[diesel(table_name = projects)]
 pub struct Project {
     pub id: i64,
@@ -41,6 +43,7 @@ pub struct Project {
     pub scm_type: String,
     pub webhook_enabled: bool,
     /// Optional token required in `?token=`.
+    #[serde(skip)]
     pub webhook_token: String,
     /// Jinja2 template of the build script.
     pub script: String,
@@ -81,8 +84,9 @@ impl Project {
 }
 
 /// A project with its links.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct ProjectDetail {
+    #[serde(flatten)]
     pub project: Project,
     pub variable_sets: Vec<i64>,
     pub ssh_keys: Vec<i64>,
@@ -93,7 +97,8 @@ pub struct ProjectDetail {
 /// The form that creates or replaces a project (defaults as the
 /// original's). The build references (last/active/last successful build)
 /// are the engine's: see [`set_build_refs`].
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct ProjectInput {
     pub name: String,
     pub description: String,

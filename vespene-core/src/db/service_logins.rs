@@ -13,7 +13,7 @@ use vespene_plugin_api::kinds::authorization::{Filter, ObjectFacts, ObjectKind};
 const NOUN: &str = "service login";
 
 /// A stored service login; `password` is cloaked.
-#[derive(Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema)]
 #[diesel(table_name = service_logins)]
 pub struct ServiceLogin {
     pub id: i64,
@@ -21,6 +21,7 @@ pub struct ServiceLogin {
     pub description: String,
     pub username: String,
     /// Cloaked (see [`crate::secrets`]).
+    #[serde(skip)]
     pub password: String,
     pub created_by: Option<i64>,
 }
@@ -39,15 +40,17 @@ impl std::fmt::Debug for ServiceLogin {
 }
 
 /// A service login with its owner groups.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct ServiceLoginDetail {
+    #[serde(flatten)]
     pub service_login: ServiceLogin,
     pub owner_groups: Vec<i64>,
 }
 
 /// The form that creates or replaces a service login. On update, a
 /// `None` password keeps the stored one.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct ServiceLoginInput {
     pub name: String,
     pub description: String,

@@ -10,7 +10,9 @@ use vespene_plugin_api::kinds::authorization::{Filter, ObjectFacts, ObjectKind};
 const NOUN: &str = "snippet";
 
 /// A stored snippet.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema,
+)]
 #[diesel(table_name = snippets)]
 pub struct Snippet {
     pub id: i64,
@@ -22,14 +24,16 @@ pub struct Snippet {
 }
 
 /// A snippet with its owner groups.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct SnippetDetail {
+    #[serde(flatten)]
     pub snippet: Snippet,
     pub owner_groups: Vec<i64>,
 }
 
 /// The form that creates or replaces a snippet.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct SnippetInput {
     pub name: String,
     pub description: String,

@@ -12,15 +12,17 @@ use vespene_plugin_api::kinds::authorization::{Filter, ObjectFacts, ObjectKind};
 const NOUN: &str = "ssh key";
 
 /// A stored SSH key; `private_key` and `unlock_password` are cloaked.
-#[derive(Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema)]
 #[diesel(table_name = ssh_keys)]
 pub struct SshKey {
     pub id: i64,
     pub name: String,
     pub description: String,
     /// Cloaked (see [`crate::secrets`]).
+    #[serde(skip)]
     pub private_key: String,
     /// Cloaked.
+    #[serde(skip)]
     pub unlock_password: String,
     pub created_by: Option<i64>,
 }
@@ -39,15 +41,17 @@ impl std::fmt::Debug for SshKey {
 }
 
 /// An SSH key with its owner groups.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct SshKeyDetail {
+    #[serde(flatten)]
     pub ssh_key: SshKey,
     pub owner_groups: Vec<i64>,
 }
 
 /// The form that creates or replaces an SSH key. On update, `None` keeps
 /// the stored secret (forms do not send secrets back).
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct SshKeyInput {
     pub name: String,
     pub description: String,

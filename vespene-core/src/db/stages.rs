@@ -12,7 +12,9 @@ use vespene_plugin_api::kinds::authorization::{Filter, ObjectFacts, ObjectKind};
 const NOUN: &str = "stage";
 
 /// A stored stage.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema,
+)]
 #[diesel(table_name = stages)]
 pub struct Stage {
     pub id: i64,
@@ -23,14 +25,16 @@ pub struct Stage {
 }
 
 /// A stage with its variable sets.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct StageDetail {
+    #[serde(flatten)]
     pub stage: Stage,
     pub variable_sets: Vec<i64>,
 }
 
 /// The form that creates or replaces a stage.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct StageInput {
     pub name: String,
     pub description: String,

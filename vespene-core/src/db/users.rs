@@ -14,7 +14,7 @@ use vespene_plugin_api::kinds::authorization::{Filter, ObjectFacts, ObjectKind};
 const NOUN: &str = "user";
 
 /// A stored user. `Debug` hides the password hash.
-#[derive(Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: i64,
@@ -23,6 +23,7 @@ pub struct User {
     pub last_name: String,
     pub email: String,
     /// argon2id PHC string; `None`: the user cannot log in with a password.
+    #[serde(skip)]
     pub password_hash: Option<String>,
     pub is_superuser: bool,
     /// An inactive user cannot log in or use tokens.
@@ -49,8 +50,9 @@ impl std::fmt::Debug for User {
 }
 
 /// A user with the ids of their groups.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct UserDetail {
+    #[serde(flatten)]
     pub user: User,
     pub groups: Vec<i64>,
 }
@@ -58,7 +60,8 @@ pub struct UserDetail {
 /// The form that creates or replaces a user. `password`: `None` keeps the
 /// stored one (none for a new user), `Some("")` removes it, anything else
 /// sets it.
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct UserInput {
     pub username: String,
     pub first_name: String,

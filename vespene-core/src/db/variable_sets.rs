@@ -11,7 +11,9 @@ use vespene_plugin_api::kinds::authorization::{Filter, ObjectFacts, ObjectKind};
 const NOUN: &str = "variable set";
 
 /// A stored variable set.
-#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema,
+)]
 #[diesel(table_name = variable_sets)]
 pub struct VariableSet {
     pub id: i64,
@@ -23,14 +25,16 @@ pub struct VariableSet {
 }
 
 /// A variable set with its owner groups.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, schemars::JsonSchema)]
 pub struct VariableSetDetail {
+    #[serde(flatten)]
     pub variable_set: VariableSet,
     pub owner_groups: Vec<i64>,
 }
 
 /// The form that creates or replaces a variable set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct VariableSetInput {
     pub name: String,
     pub description: String,

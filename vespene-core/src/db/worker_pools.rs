@@ -15,7 +15,9 @@ use vespene_plugin_api::kinds::authorization::{Filter, ObjectFacts, ObjectKind};
 const NOUN: &str = "worker pool";
 
 /// A stored worker pool.
-#[derive(Debug, Clone, PartialEq, Queryable, Selectable)]
+#[derive(
+    Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema,
+)]
 #[diesel(table_name = worker_pools)]
 pub struct WorkerPool {
     pub id: i64,
@@ -59,15 +61,17 @@ pub struct WorkerPool {
 }
 
 /// A pool with its variable sets.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, schemars::JsonSchema)]
 pub struct WorkerPoolDetail {
+    #[serde(flatten)]
     pub worker_pool: WorkerPool,
     pub variable_sets: Vec<i64>,
 }
 
 /// The form that creates or replaces a worker pool (defaults as the
 /// original's).
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct WorkerPoolInput {
     pub name: String,
     pub variables: String,

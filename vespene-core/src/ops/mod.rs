@@ -27,10 +27,12 @@
 
 mod builds;
 mod error;
+mod remote;
 mod resource;
 
 pub use builds::BuildOps;
 pub use error::OpError;
+pub use remote::{apply_text, stop_project};
 pub use resource::{HasId, Resource};
 
 pub use crate::authz::{Actor, Authz, Denied};

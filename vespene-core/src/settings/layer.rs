@@ -41,6 +41,10 @@ struct DatabaseLayer {
 #[serde(deny_unknown_fields)]
 struct ServerLayer {
     bind: Option<String>,
+    secure_cookies: Option<bool>,
+    session_hours: Option<u64>,
+    login_attempts: Option<u32>,
+    login_window_seconds: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -196,6 +200,10 @@ impl SettingsLayer {
         }
         if let Some(v) = r.server {
             set(&mut s.server.bind, v.bind);
+            set(&mut s.server.secure_cookies, v.secure_cookies);
+            set(&mut s.server.session_hours, v.session_hours);
+            set(&mut s.server.login_attempts, v.login_attempts);
+            set(&mut s.server.login_window_seconds, v.login_window_seconds);
         }
         if let Some(f) = r.fileserving {
             set(&mut s.fileserving.enabled, f.enabled);

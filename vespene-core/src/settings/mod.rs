@@ -52,10 +52,22 @@ pub struct DatabaseSettings {
     pub pool_size: u32,
 }
 
-/// The web server (and fileserving) settings.
+/// The HTTP server (`vespene server`, `vespene up`): web UI, REST API,
+/// webhooks and fileserving, on one address.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServerSettings {
+    /// `ADDRESS:PORT` to listen on.
     pub bind: String,
+    /// Mark the session cookie `Secure` on every response (it is always
+    /// marked when the request came through a TLS proxy sending
+    /// `X-Forwarded-Proto: https`).
+    pub secure_cookies: bool,
+    /// A session ends after this many hours without a request.
+    pub session_hours: u64,
+    /// Failed logins allowed per user name, and per client address, within
+    /// `login_window_seconds`; more are refused (429) until the window ends.
+    pub login_attempts: u32,
+    pub login_window_seconds: u64,
 }
 
 /// Fileserving of build roots (reference §8.4).
@@ -259,6 +271,10 @@ impl Settings {
             },
             server: ServerSettings {
                 bind: "127.0.0.1:8000".into(),
+                secure_cookies: false,
+                session_hours: 12,
+                login_attempts: 5,
+                login_window_seconds: 900,
             },
             fileserving: FileservingSettings {
                 enabled: true,
@@ -325,6 +341,15 @@ impl Settings {
                 format!(
                     "must be one of error, warn, info, debug, trace; got '{}'",
                     self.log_level
+                ),
+            ));
+        }
+        if self.server.bind.parse::<std::net::SocketAddr>().is_err() {
+            return Err(bad(
+                "server.bind",
+                format!(
+                    "must be ADDRESS:PORT (like 127.0.0.1:8000 or [::]:8000), got '{}'",
+                    self.server.bind
                 ),
             ));
         }

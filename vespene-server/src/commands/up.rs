@@ -22,7 +22,7 @@ pub struct UpArgs {
     /// `/var/lib/vespene` for root). Build roots go beside it.
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
-    /// Address of the web server (it joins `up` in a later version).
+    /// ADDRESS:PORT of the HTTP server (overrides `[server] bind`).
     #[arg(long, value_name = "ADDR")]
     pub bind: Option<String>,
     /// Worker processes to run for the pool.
@@ -50,7 +50,13 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
         let dir = std::fs::canonicalize(dir)?;
         overrides.push(("VESPENE_DATA_DIR".into(), dir.display().to_string()));
     }
-    let settings = env.settings_with(&overrides)?;
+    let settings = env.settings_with(
+        &[
+            overrides.clone(),
+            super::server::bind_override(args.bind.as_deref()),
+        ]
+        .concat(),
+    )?;
     let data_dir = settings.data_dir.clone();
     vespene_core::private_data::create_private_dir(&data_dir)
         .with_context(|| format!("cannot create {}", data_dir.display()))?;
@@ -79,6 +85,7 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
     }
     // Before the banner: whoever reads it may stop us at once.
     let shutdown = shutdown_flag()?;
+    let web = crate::http::start(app.clone())?;
     let plugins = app.plugins.registry.iter().count();
     println!("Vespene {} is up.", env!("CARGO_PKG_VERSION"));
     println!("  data directory  {}", data_dir.display());
@@ -119,12 +126,7 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
     if first.created_pool.is_some() {
         println!("  isolation       {}", isolation.summary);
     }
-    println!(
-        "  web UI          not in this version yet{}",
-        args.bind
-            .map(|b| format!(" (--bind {b} ignored)"))
-            .unwrap_or_default()
-    );
+    println!("  server          {}  (REST API under /api/v1)", web.url);
     // Another terminal reaches the same data with the same settings; only
     // a --data-dir other than the default needs saying.
     let default_dir = env.settings()?.data_dir;
@@ -158,7 +160,7 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
             next_start: Instant::now(),
         })
         .collect();
-    while !shutdown.load(Ordering::SeqCst) {
+    while !shutdown.load(Ordering::SeqCst) && !web.is_finished() {
         for (i, w) in workers.iter_mut().enumerate() {
             if let Some(child) = &mut w.child
                 && let Ok(Some(status)) = child.try_wait()
@@ -186,6 +188,7 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
         std::thread::sleep(Duration::from_millis(200));
     }
     println!("Stopping.");
+    let web_result = web.stop();
     for w in &mut workers {
         if let Some(c) = &w.child {
             let _ = nix::sys::signal::kill(
@@ -207,5 +210,6 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
             let _ = c.wait();
         }
     }
+    web_result?;
     Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,12 @@
+//! Routes of live build output (SSE), webhooks, fileserving, `/healthz`
+//! and `/metrics`: the place where those parts of the server add their
+//! routes. Each is added with [`Routes::add`], which registers it and puts
+//! it in the OpenAPI document (mark unauthenticated ones with
+//! `Op::public()`).
+
+use super::routes::Routes;
+
+pub fn configure(r: &mut Routes<'_>) {
+    // Nothing yet.
+    let _ = r;
+}
