@@ -20,6 +20,10 @@ pub mod ops {
     pub const APPEND: &str = "append";
     /// Facts about the host: → [`super::HostInfo`].
     pub const INFO: &str = "info";
+    /// Whether the build being served was stopped: → [`super::CallStatus`].
+    /// Lets a plugin doing long work in-process (a clone) give up early.
+    /// Hosts older than this answer "unsupported": read that as "running".
+    pub const STATUS: &str = "status";
 }
 
 /// Log levels of [`Host::log`].
@@ -176,6 +180,15 @@ pub struct HostInfo {
     pub secrets_key_file: String,
 }
 
+/// The state of the call being served ([`ops::STATUS`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallStatus {
+    /// The build was stopped (or its worker is shutting it down): finish
+    /// as soon as possible with an error.
+    pub stopped: bool,
+}
+
 /// The host services lent to an instance. Cheap to copy; valid for the life
 /// of the instance.
 #[derive(Debug, Clone, Copy)]
@@ -272,6 +285,13 @@ impl Host {
             },
         )?;
         Ok(())
+    }
+
+    /// Whether the build being served was stopped. A host without the
+    /// service, or a call outside any build, counts as not stopped.
+    pub fn stopped(&self) -> bool {
+        self.call::<_, CallStatus>(ops::STATUS, &serde_json::json!({}))
+            .is_ok_and(|s| s.stopped)
     }
 
     /// Facts about the host.

@@ -98,6 +98,10 @@ impl CallScope for BuildScope {
         self.log.borrow_mut().text(stream, text);
         Ok(())
     }
+
+    fn stopped(&self) -> bool {
+        self.cancel.is_cancelled()
+    }
 }
 
 /// Writes heartbeats for a running build and watches for a stop request,
@@ -346,6 +350,9 @@ impl Run<'_> {
             credentials,
             ssh: keys.map(|k| k.access.clone()).unwrap_or_default(),
             timeout_secs: Some(600),
+            // A webhook's pushed branch and commit, once the build records them.
+            branch: None,
+            commit: None,
         };
         let args = serde_json::to_string(&req).map_err(|e| Ending::failure(e.to_string(), -1))?;
         let answer = with_scope(&self.scope, || {

@@ -7,7 +7,7 @@
 use crate::process::{self, CommandSpec};
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
-use vespene_plugin_api::kinds::scm::SshAccess;
+use vespene_plugin_api::kinds::scm::{SshAccess, SshKey};
 
 /// A decrypted key.
 pub struct Key {
@@ -70,6 +70,11 @@ impl BuildKeys {
             write_private(&path, &key.private_key, 0o600)
                 .map_err(|e| format!("cannot write SSH key '{}': {e}", key.name))?;
             keys_out.access.key_files.push(path.display().to_string());
+            keys_out.access.keys.push(SshKey {
+                name: key.name.clone(),
+                private_key: key.private_key.clone(),
+                unlock_password: key.unlock_password.clone(),
+            });
         }
         let sock = dir.join("agent.sock");
         let agent = std::process::Command::new("ssh-agent")
@@ -105,14 +110,21 @@ impl BuildKeys {
         );
         if !key.unlock_password.is_empty() {
             // The passphrase reaches ssh-add through an askpass helper that
-            // reads it from a private file, never from a command line.
+            // reads it from a private file, never from a command line. It
+            // answers once: ssh-add asks again after a wrong passphrase, and
+            // a second answer would loop until the timeout.
             let pass = self.dir.join(format!("pass{i}"));
+            let asked = self.dir.join(format!("asked{i}"));
             let helper = self.dir.join(format!("askpass{i}"));
             write_private(&pass, &key.unlock_password, 0o600)
                 .and_then(|_| {
                     write_private(
                         &helper,
-                        &format!("#!/bin/sh\nexec cat '{}'\n", pass.display()),
+                        &format!(
+                            "#!/bin/sh\n[ -e '{a}' ] && exit 1\n: > '{a}'\nexec cat '{p}'\n",
+                            a = asked.display(),
+                            p = pass.display()
+                        ),
                         0o700,
                     )
                 })
@@ -125,8 +137,22 @@ impl BuildKeys {
         }
         spec.timeout = Some(std::time::Duration::from_secs(30));
         let out = process::run(&spec, |_| {}).map_err(|e| e.to_string())?;
+        // Without a helper ssh-add prints its prompt; with one, the helper
+        // leaves its mark.
+        let asked_passphrase =
+            out.tail.contains("passphrase") || self.dir.join(format!("asked{i}")).exists();
         if out.success() {
             Ok(())
+        } else if asked_passphrase && key.unlock_password.is_empty() {
+            Err(format!(
+                "SSH key '{}' is protected by a passphrase, but has no unlock password",
+                key.name
+            ))
+        } else if asked_passphrase {
+            Err(format!(
+                "SSH key '{}' could not be unlocked: its unlock password is wrong",
+                key.name
+            ))
         } else {
             Err(format!(
                 "SSH key '{}' could not be added to the build's agent: {}",

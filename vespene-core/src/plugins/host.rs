@@ -1,11 +1,12 @@
-//! Services the host lends to plugins (`run`, `append`, `info`, logging).
+//! Services the host lends to plugins (`run`, `append`, `info`, `status`,
+//! logging).
 //!
 //! Build-scoped services act on "the call being served": the caller wraps a
 //! plugin call in [`with_scope`], and a plugin's `run`/`append` on that
 //! thread reach that scope. A call outside any scope gets a clear error.
 
 use serde::de::DeserializeOwned;
-use vespene_plugin_api::host::{AppendRequest, HostInfo, ops};
+use vespene_plugin_api::host::{AppendRequest, CallStatus, HostInfo, ops};
 use vespene_plugin_api::{LogLevel, PluginError, RunOutcome, RunRequest, Stream};
 
 /// What a plugin call can do to the build (or command) it serves.
@@ -14,6 +15,11 @@ pub trait CallScope {
     fn run(&self, request: &RunRequest) -> Result<RunOutcome, PluginError>;
     /// Appends text (one or more lines) to the build's output or messages.
     fn append(&self, stream: Stream, text: &str) -> Result<(), PluginError>;
+    /// Whether the build was stopped (plugins poll it during long in-process
+    /// work such as a clone).
+    fn stopped(&self) -> bool {
+        false
+    }
 }
 
 scoped_tls::scoped_thread_local!(static SCOPE: Box<dyn CallScope>);
@@ -72,6 +78,10 @@ impl HostServices for StandardHost {
                 } else {
                     Err(no_scope(op))
                 }
+            }
+            ops::STATUS => {
+                let stopped = SCOPE.is_set() && SCOPE.with(|s| s.stopped());
+                Ok(serde_json::to_string(&CallStatus { stopped })?)
             }
             other => Err(PluginError::unsupported(other)),
         }

@@ -30,7 +30,7 @@ fn a_missing_directory_gives_the_builtin_defaults() {
         s.database_url(),
         "sqlite:///var/lib/vespene/vespene.db".to_string()
     );
-    assert_eq!(names(&s.plugins.scm), ["none"]);
+    assert_eq!(names(&s.plugins.scm), ["none", "git", "svn"]);
     let ts = &s.plugins.output[0];
     assert_eq!(ts.plugin, "vespene.plugins.output.timestamp");
     assert_eq!(ts.params, serde_json::json!({"mode": "elapsed"}));
@@ -116,7 +116,7 @@ none = false
     assert_eq!(t[0].source, Source::File(second));
     assert_eq!(t[1].params, serde_json::json!({"command": "echo done"}));
     assert_eq!(t[2].params, serde_json::Value::Null);
-    assert!(s.plugins.scm.is_empty());
+    assert_eq!(names(&s.plugins.scm), ["git", "svn"]);
     let order: Vec<(Section, &str)> = s
         .plugins
         .iter()

@@ -22,6 +22,33 @@ pub mod ops {
 pub struct SshAccess {
     pub auth_sock: Option<String>,
     pub key_files: Vec<String>,
+    /// The same keys, decrypted, for plugins that authenticate in-process
+    /// (libgit2) and so never need a file or an agent. Optional: absent
+    /// from older hosts' requests.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keys: Vec<SshKey>,
+}
+
+/// One of the project's SSH keys, decrypted.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SshKey {
+    /// The key's name, for messages.
+    pub name: String,
+    /// The private key (OpenSSH or PEM text).
+    pub private_key: String,
+    /// Its passphrase; empty when it has none.
+    pub unlock_password: String,
+}
+
+impl std::fmt::Debug for SshKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SshKey")
+            .field("name", &self.name)
+            .field("private_key", &"<redacted>")
+            .field("unlock_password", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -36,6 +63,14 @@ pub struct CheckoutRequest {
     pub ssh: SshAccess,
     /// Give up after this many seconds (the original used 600 for git).
     pub timeout_secs: Option<u64>,
+    /// Check out this branch instead of the project's (a webhook's pushed
+    /// branch). Optional, like `commit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub branch: Option<String>,
+    /// Check out exactly this commit (a full or abbreviated id), e.g. the
+    /// one a webhook reported pushed. Optional: absent, the branch's tip is built.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// What the checkout recorded on the build.
