@@ -7,6 +7,7 @@ mod bad_plugins;
 mod builds;
 mod http_auth;
 mod http_authz;
+mod http_cli;
 mod http_openapi;
 mod isolation;
 mod maintenance;

@@ -46,6 +46,11 @@ impl Server {
         Server { url, child }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// A client without credentials.
     pub fn client(&self) -> Client {
         Client::new(&self.url)

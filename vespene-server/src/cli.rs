@@ -15,6 +15,17 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "DIR", env = "VESPENE_SETTINGS_DIR")]
     pub settings_dir: Option<PathBuf>,
 
+    /// Work through this server's REST API instead of the database
+    /// (`project`, `build`, `apply`, `export`), with `VESPENE_TOKEN` or
+    /// the token `vespene login` stored.
+    #[arg(long, global = true, value_name = "URL", env = "VESPENE_SERVER")]
+    pub server: Option<String>,
+
+    /// The API token for --server (from VESPENE_TOKEN; never a flag, so
+    /// it stays out of process lists).
+    #[arg(long, hide = true, env = "VESPENE_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -32,6 +43,8 @@ pub enum Command {
     Up(crate::commands::up::UpArgs),
     /// The HTTP server: REST API, sessions, webhooks, fileserving.
     Server(crate::commands::server::ServerArgs),
+    /// Log in to a server and store an API token for --server.
+    Login(crate::commands::login::LoginArgs),
     /// Run builds of a worker pool.
     Worker(crate::commands::worker::WorkerArgs),
     /// Start or stop a project's build.

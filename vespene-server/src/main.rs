@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod console;
 mod http;
+mod remote;
 
 use clap::Parser;
 use std::process::ExitCode;

@@ -45,6 +45,9 @@ fn actor(app: &App, as_user: Option<&str>) -> anyhow::Result<Actor> {
 }
 
 pub fn apply(env: &Env, args: ApplyArgs) -> anyhow::Result<ExitCode> {
+    if let Some(remote) = env.remote()? {
+        return super::remote_cmds::apply(&remote, args);
+    }
     // Every file is read and checked before anything is written.
     let docs = args
         .files
@@ -69,6 +72,9 @@ pub fn apply(env: &Env, args: ApplyArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn export_cmd(env: &Env, args: ExportArgs) -> anyhow::Result<ExitCode> {
+    if let Some(remote) = env.remote()? {
+        return super::remote_cmds::export(&remote, args);
+    }
     let kinds = args
         .kinds
         .iter()

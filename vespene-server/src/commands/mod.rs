@@ -4,9 +4,11 @@ pub mod apply;
 pub mod autoscaler;
 pub mod build;
 pub mod cleanup;
+pub mod login;
 pub mod migrate;
 mod plugins;
 pub mod project;
+mod remote_cmds;
 pub mod secrets;
 pub mod server;
 mod settings;
@@ -24,6 +26,23 @@ use vespene_core::settings::Settings;
 /// What every handler starts from.
 pub struct Env {
     pub settings_dir: PathBuf,
+    /// `--server` / `VESPENE_SERVER`: work through this server's REST API.
+    pub server: Option<String>,
+    /// `VESPENE_TOKEN`: the API token for `server`.
+    pub token: Option<String>,
+}
+
+impl Env {
+    /// The server to go through instead of the database, if one is named.
+    pub fn remote(&self) -> anyhow::Result<Option<crate::remote::Remote>> {
+        match self.server.as_deref().filter(|s| !s.is_empty()) {
+            Some(url) => Ok(Some(crate::remote::Remote::from_args(
+                url,
+                self.token.as_deref(),
+            )?)),
+            None => Ok(None),
+        }
+    }
 }
 
 impl Env {
@@ -95,12 +114,15 @@ fn init_logging(level: &str) {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let env = Env {
         settings_dir: cli.settings_dir.unwrap_or_else(Settings::default_dir),
+        server: cli.server,
+        token: cli.token,
     };
     match cli.command {
         Command::Plugins(c) => plugins::run(&env, c),
         Command::Settings(c) => settings::run(&env, c),
         Command::Up(a) => up::run(&env, a),
         Command::Server(a) => server::run(&env, a),
+        Command::Login(a) => login::run(&env, a),
         Command::Worker(a) => worker::run(&env, a),
         Command::Project(c) => project::run(&env, c),
         Command::Build(c) => build::run(&env, c),

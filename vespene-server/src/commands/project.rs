@@ -45,7 +45,7 @@ pub fn project_id(app: &App, actor: &Actor, name_or_id: &str) -> anyhow::Result<
         .with_context(|| format!("no project named '{name_or_id}'"))
 }
 
-fn answers(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
+pub(crate) fn answers(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
     let mut map = Map::new();
     for pair in pairs {
         let Some((k, v)) = pair.split_once('=') else {
@@ -67,6 +67,9 @@ fn answers(pairs: &[String]) -> anyhow::Result<Map<String, Value>> {
 }
 
 pub fn run(env: &Env, cmd: ProjectCommand) -> anyhow::Result<ExitCode> {
+    if let Some(remote) = env.remote()? {
+        return super::remote_cmds::project(&remote, cmd);
+    }
     let app = env.app(Migrations::Require)?;
     match cmd {
         ProjectCommand::Start {

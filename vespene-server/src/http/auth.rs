@@ -4,6 +4,7 @@
 //! takes a [`Caller`] needs a user; the core operations then authorize
 //! what that user asks for through the authorization plugins.
 
+use super::actor_cache::Credential;
 use super::csrf;
 use super::errors::{ApiError, blocking};
 use super::session::{COOKIE, Session};
@@ -61,11 +62,23 @@ impl FromRequest for Caller {
         Box::pin(async move {
             let state = state?;
             if let Some(token) = token {
-                let app = state.app.clone();
-                let found =
-                    blocking(move || vespene_core::accounts::lookup_token(&app.db, &token)).await?;
+                let key = Credential::Token(token.clone());
+                let found = match state.actors.get(&key) {
+                    Some(user) => Some(user),
+                    None => {
+                        let app = state.app.clone();
+                        let found =
+                            blocking(move || vespene_core::accounts::lookup_token(&app.db, &token))
+                                .await?
+                                .map(|(user, _)| user);
+                        if let Some(user) = &found {
+                            state.actors.put(key, user.clone());
+                        }
+                        found
+                    }
+                };
                 return match found {
-                    Some((user, _)) => Ok(Caller {
+                    Some(user) => Ok(Caller {
                         actor: Actor::User(user.clone()),
                         user,
                         via: Via::Token,
@@ -97,13 +110,23 @@ impl FromRequest for Caller {
                     ),
                 ));
             }
-            let app = state.app.clone();
             let user_id = session.user_id;
-            let actor = blocking(move || match app.ops.actor_for_user(user_id) {
-                Err(OpError::Denied { .. } | OpError::NotFound { .. }) => Ok(None),
-                other => other.map(Some),
-            })
-            .await?;
+            let key = Credential::SessionUser(user_id);
+            let actor = match state.actors.get(&key) {
+                Some(user) => Some(Actor::User(user)),
+                None => {
+                    let app = state.app.clone();
+                    let actor = blocking(move || match app.ops.actor_for_user(user_id) {
+                        Err(OpError::Denied { .. } | OpError::NotFound { .. }) => Ok(None),
+                        other => other.map(Some),
+                    })
+                    .await?;
+                    if let Some(Actor::User(user)) = &actor {
+                        state.actors.put(key, user.clone());
+                    }
+                    actor
+                }
+            };
             let Some(Actor::User(user)) = actor else {
                 state.sessions.remove(&id);
                 return Err(ApiError::new(

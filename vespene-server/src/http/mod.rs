@@ -8,6 +8,7 @@
 //!   who is asking; [`errors`]: the JSON error of every refusal;
 //! * [`openapi`]: `/api/v1/openapi.json`, made from the route table.
 
+pub mod actor_cache;
 pub mod api;
 pub mod auth;
 pub mod csrf;

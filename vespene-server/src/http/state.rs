@@ -2,6 +2,7 @@
 //! plugins, database, core operations), the login sessions, the login
 //! throttle and the OpenAPI document.
 
+use super::actor_cache::ActorCache;
 use super::session::Sessions;
 use super::throttle::Throttle;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ pub struct State {
     pub app: App,
     pub sessions: Sessions,
     pub throttle: Throttle,
+    pub actors: ActorCache,
     /// `/api/v1/openapi.json`, made once from the route table.
     pub openapi: Arc<serde_json::Value>,
 }
@@ -26,6 +28,7 @@ impl State {
                 server.login_attempts,
                 Duration::from_secs(server.login_window_seconds.max(1)),
             ),
+            actors: ActorCache::default(),
             openapi: Arc::new(openapi),
             app,
         }

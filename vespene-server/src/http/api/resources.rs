@@ -58,6 +58,10 @@ pub trait Kind:
     /// One object, for operation ids (`variable_set`).
     const ONE: &'static str;
 
+    /// Whether a change to an object of this kind may change who a
+    /// credential stands for (users, groups).
+    const CHANGES_ACTORS: bool = false;
+
     /// The list's filters from the query string (default: `name`, a
     /// case-insensitive part of the name).
     fn filter(q: &mut QueryArgs) -> Result<Self::ListFilter, ApiError>;
@@ -105,11 +109,27 @@ named_kinds! {
     ServiceLogins => "service_logins", "service_login";
     WorkerPools => "worker_pools", "worker_pool";
     Organizations => "organizations", "organization";
-    Groups => "groups", "group";
+}
+
+impl Kind for Groups {
+    const PATH: &'static str = "groups";
+    const ONE: &'static str = "group";
+    const CHANGES_ACTORS: bool = true;
+    fn filter(q: &mut QueryArgs) -> Result<NameFilter, ApiError> {
+        name_filter(q)
+    }
+}
+
+/// Forgets remembered users after a change to `K` that may concern them.
+fn changed<K: Kind>(state: &State) {
+    if K::CHANGES_ACTORS {
+        state.actors.clear();
+    }
 }
 
 impl Kind for Users {
     const PATH: &'static str = "users";
+    const CHANGES_ACTORS: bool = true;
     const ONE: &'static str = "user";
     fn filter(q: &mut QueryArgs) -> Result<NameFilter, ApiError> {
         name_filter(q)
@@ -269,6 +289,7 @@ async fn create<K: Kind>(
     let input = input_of::<K>(body.into_inner())?;
     let app = state.app.clone();
     let detail = blocking(move || app.ops.resource::<K>().create(&caller.actor, &input)).await?;
+    changed::<K>(&state);
     Ok(HttpResponse::Created().json(detail))
 }
 
@@ -283,6 +304,7 @@ async fn update<K: Kind>(
     let id = id.into_inner();
     let detail =
         blocking(move || <K as Kind>::replace(&app.ops, &caller.actor, id, &input)).await?;
+    changed::<K>(&state);
     Ok(HttpResponse::Ok().json(detail))
 }
 
@@ -294,6 +316,7 @@ async fn delete<K: Kind>(
     let app = state.app.clone();
     let id = id.into_inner();
     blocking(move || app.ops.resource::<K>().delete(&caller.actor, id)).await?;
+    changed::<K>(&state);
     Ok(HttpResponse::NoContent().finish())
 }
 

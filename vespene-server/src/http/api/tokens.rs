@@ -82,6 +82,7 @@ async fn revoke(
     let gone =
         blocking(move || vespene_core::accounts::revoke_token(&app.db, caller.user.id, id)).await?;
     if gone {
+        state.actors.clear();
         Ok(HttpResponse::NoContent().finish())
     } else {
         Err(ApiError::new(

@@ -1,0 +1,202 @@
+//! HTTP server benchmark: the real `vespene server` with every stock
+//! plugin loaded, 100 projects and 100,000 builds in its database, on
+//! SQLite and (when `VESPENE_TEST_POSTGRES_URL` is set) PostgreSQL, loaded
+//! by `wrk` (2 threads) with an API token. Every figure has its baseline
+//! from the same run and server: a request that reaches the server but
+//! neither the database nor the authorization plugins (an unknown path,
+//! answered with the JSON 404).
+//!
+//! * build list and project list as JSON (`/api/v1/builds`,
+//!   `/api/v1/projects`, first page of 50): requests/s, p50, p99;
+//! * the server's resident memory, idle after start (all stock plugins
+//!   loaded) and idle again after the load.
+//!
+//! Release figures: `cargo build --release --workspace && cargo bench -p
+//! vespene-e2e --bench http` (about a minute). Without `--bench` (as
+//! `cargo test --benches` runs it) it runs each load for a second against
+//! the debug build, to prove it works.
+
+use diesel::connection::SimpleConnection;
+use std::process::Command;
+use std::time::Duration;
+use vespene_core::authz::Actor;
+use vespene_e2e::engine::{Backend, EngineSandbox, backends};
+use vespene_e2e::http::Server;
+
+const PROJECTS: usize = 100;
+const BUILDS: usize = 100_000;
+
+/// What one `wrk` run measured.
+struct Load {
+    requests_per_s: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    non_2xx: bool,
+}
+
+fn parse_ms(text: &str) -> f64 {
+    let t = text.trim();
+    let (num, factor) = if let Some(n) = t.strip_suffix("us") {
+        (n, 1e-3)
+    } else if let Some(n) = t.strip_suffix("ms") {
+        (n, 1.0)
+    } else if let Some(n) = t.strip_suffix('s') {
+        (n, 1e3)
+    } else {
+        (t, 1.0)
+    };
+    num.parse::<f64>().unwrap_or(f64::NAN) * factor
+}
+
+fn wrk(url: &str, token: &str, seconds: u64, connections: u32) -> Load {
+    let out = Command::new("wrk")
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{seconds}s"),
+            "--latency",
+        ])
+        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .arg(url)
+        .output()
+        .expect("run wrk (apt-get install wrk)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "wrk failed: {text}");
+    let mut load = Load {
+        requests_per_s: 0.0,
+        p50_ms: f64::NAN,
+        p99_ms: f64::NAN,
+        non_2xx: text.contains("Non-2xx"),
+    };
+    for line in text.lines().map(str::trim) {
+        if let Some(v) = line.strip_prefix("Requests/sec:") {
+            load.requests_per_s = v.trim().parse().unwrap_or(0.0);
+        } else if let Some(v) = line.strip_prefix("50%") {
+            load.p50_ms = parse_ms(v);
+        } else if let Some(v) = line.strip_prefix("99%") {
+            load.p99_ms = parse_ms(v);
+        }
+    }
+    load
+}
+
+fn rss_mib(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(f64::NAN)
+}
+
+/// 100 projects and 100,000 finished builds, written in bulk.
+fn populate(es: &EngineSandbox) -> String {
+    let app = es.app();
+    let admin = vespene_core::accounts::create_user(&app.db, "bench", Some("pw"), true).unwrap();
+    let token = vespene_core::accounts::create_token(&app.db, admin.id, "bench")
+        .unwrap()
+        .token;
+    let pool = es.pool(&app, "bench");
+    let mut first = 0;
+    for i in 0..PROJECTS {
+        let id = es.project(&app, &format!("project-{i:03}"), pool, "echo hi");
+        if i == 0 {
+            first = id;
+        }
+    }
+    let sql = format!(
+        "INSERT INTO builds (project_id, worker_pool_id, queued_time, start_time, end_time, \
+         status, revision, return_code) \
+         WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {BUILDS}) \
+         SELECT (i % {PROJECTS}) + {first}, {pool}, CAST('2026-01-01 00:00:00' AS TIMESTAMP), \
+         CAST('2026-01-01 00:00:01' AS TIMESTAMP), CAST('2026-01-01 00:00:02' AS TIMESTAMP), \
+         CASE WHEN i % 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END, 'abc1234', 0 FROM n"
+    );
+    app.db
+        .conn()
+        .unwrap()
+        .batch_execute(&sql)
+        .expect("insert builds");
+    if es.backend == Backend::Postgres {
+        app.db.conn().unwrap().batch_execute("ANALYZE").unwrap();
+    }
+    let count = app
+        .ops
+        .builds()
+        .list(
+            &Actor::System,
+            &Default::default(),
+            vespene_core::ops::PageRequest {
+                page: 1,
+                size: Some(1),
+            },
+        )
+        .unwrap();
+    assert!(!count.items.is_empty());
+    token
+}
+
+fn row(name: &str, load: &Load, base: &Load, target: &str) {
+    println!(
+        "| {name} | {:.0} | {:.2} | {:.2} | {:.2}× | {target} |",
+        load.requests_per_s,
+        load.p50_ms,
+        load.p99_ms,
+        load.requests_per_s / base.requests_per_s,
+    );
+}
+
+fn main() {
+    let full = std::env::args().any(|a| a == "--bench");
+    let (seconds, connections) = if full { (10, 16) } else { (1, 4) };
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(0);
+    println!(
+        "\n## HTTP server ({} build, {cores} cores, wrk -t2 -c{connections} -d{seconds}s)\n",
+        if full { "release" } else { "debug, quick mode" }
+    );
+    for backend in backends() {
+        let es = EngineSandbox::new(backend, "").expect("sandbox");
+        eprintln!("{backend:?}: writing {PROJECTS} projects and {BUILDS} builds");
+        let token = populate(&es);
+        let server = Server::start(&es);
+        std::thread::sleep(Duration::from_secs(1));
+        let idle = rss_mib(server.pid());
+        let url = |p: &str| format!("{}{p}", server.url);
+        // Warm up (connections, caches).
+        wrk(&url("/api/v1/builds"), &token, 1, 2);
+        let base = wrk(&url("/api/v1/no-such-route"), &token, seconds, connections);
+        let builds = wrk(&url("/api/v1/builds"), &token, seconds, connections);
+        let projects = wrk(&url("/api/v1/projects"), &token, seconds, connections);
+        assert!(!builds.non_2xx && !projects.non_2xx, "errors under load");
+        std::thread::sleep(Duration::from_secs(1));
+        let after = rss_mib(server.pid());
+        println!("### {backend:?}\n");
+        println!("| request | req/s | p50 ms | p99 ms | vs baseline (req/s) | target |");
+        println!("|---|---|---|---|---|---|");
+        row(
+            "baseline: unknown path (JSON 404, no database)",
+            &base,
+            &base,
+            "—",
+        );
+        row(
+            "build list JSON (50 of 100,000)",
+            &builds,
+            &base,
+            "≥ 10,000 req/s, p50 ≤ 2 ms",
+        );
+        row(
+            "project list JSON (50 of 100)",
+            &projects,
+            &base,
+            "≥ 10,000 req/s, p50 ≤ 2 ms",
+        );
+        println!(
+            "\nServer RSS: {idle:.1} MiB idle after start with every stock plugin loaded \
+             (target ≤ 16 MiB), {after:.1} MiB idle after the load.\n"
+        );
+    }
+}
