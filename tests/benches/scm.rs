@@ -39,7 +39,9 @@ fn run(cmd: &mut Command) {
 /// changes ten of them.
 fn generate_git(dir: &Path, files: usize, commits: usize) -> PathBuf {
     let repo = dir.join("big.git");
-    run(Command::new("git").args(["init", "-q", "--bare", "-b", "main"]).arg(&repo));
+    run(Command::new("git")
+        .args(["init", "-q", "--bare", "-b", "main"])
+        .arg(&repo));
     let mut fi = Command::new("git")
         .args(["fast-import", "--quiet"])
         .current_dir(&repo)
@@ -96,7 +98,12 @@ fn daemon(base: &Path) -> Daemon {
         .unwrap()
         .port();
     let child = Command::new("git")
-        .args(["daemon", "--reuseaddr", "--export-all", "--listen=127.0.0.1"])
+        .args([
+            "daemon",
+            "--reuseaddr",
+            "--export-all",
+            "--listen=127.0.0.1",
+        ])
         .arg(format!("--port={port}"))
         .arg(format!("--base-path={}", base.display()))
         .arg(base)
@@ -129,7 +136,12 @@ fn host() -> TestHost {
                 .spawn()
                 .map_err(|e| PluginError::failed(e.to_string()))?;
             let input = req.stdin.unwrap_or_default();
-            child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+            child
+                .stdin
+                .take()
+                .unwrap()
+                .write_all(input.as_bytes())
+                .unwrap();
             let out = child.wait_with_output().unwrap();
             let mut tail = String::from_utf8_lossy(&out.stdout).into_owned();
             tail.push_str(&String::from_utf8_lossy(&out.stderr));
@@ -197,7 +209,11 @@ fn compare(
 
 fn main() {
     let full = std::env::args().any(|a| a == "--bench");
-    let (files, commits, runs) = if full { (10_000, 1_000, 5) } else { (200, 20, 1) };
+    let (files, commits, runs) = if full {
+        (10_000, 1_000, 5)
+    } else {
+        (200, 20, 1)
+    };
     let scratch = std::env::temp_dir().join(format!("vespene-bench-scm-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     let t = Instant::now();
@@ -232,7 +248,16 @@ fn main() {
             },
             |dir| {
                 run(Command::new("git")
-                    .args(["clone", "-q", "--depth", "1", "-b", "main", "--single-branch", &url])
+                    .args([
+                        "clone",
+                        "-q",
+                        "--depth",
+                        "1",
+                        "-b",
+                        "main",
+                        "--single-branch",
+                        &url,
+                    ])
                     .arg(dir));
             },
         ),
@@ -281,7 +306,11 @@ fn main() {
 
     println!(
         "\n{} ({files} files, {commits} commits, median of {runs}):",
-        if full { "checkout" } else { "checkout, quick mode (figures mean nothing)" }
+        if full {
+            "checkout"
+        } else {
+            "checkout, quick mode (figures mean nothing)"
+        }
     );
     println!("| case | plugin | command line | ratio |");
     println!("|---|---|---|---|");

@@ -9,6 +9,7 @@ mod http_auth;
 mod http_authz;
 mod http_cli;
 mod http_openapi;
+mod http_webhooks;
 mod isolation;
 mod maintenance;
 mod pipelines;

@@ -29,6 +29,7 @@ mod builds;
 mod error;
 mod remote;
 mod resource;
+pub mod webhooks;
 
 pub use builds::BuildOps;
 pub use error::OpError;
