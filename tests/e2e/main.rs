@@ -8,6 +8,7 @@ mod builds;
 mod http_auth;
 mod http_authz;
 mod http_cli;
+mod http_fileserving;
 mod http_openapi;
 mod http_webhooks;
 mod isolation;

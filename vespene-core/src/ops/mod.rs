@@ -27,6 +27,7 @@
 
 mod builds;
 mod error;
+pub mod fileserving;
 mod remote;
 mod resource;
 pub mod webhooks;

@@ -4,10 +4,12 @@
 //! it in the OpenAPI document (mark unauthenticated ones with
 //! `Op::public()`).
 
+mod fileserving;
 mod webhooks;
 
 use super::routes::Routes;
 
 pub fn configure(r: &mut Routes<'_>) {
     webhooks::add(r);
+    fileserving::add(r);
 }
