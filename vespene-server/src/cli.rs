@@ -74,6 +74,9 @@ pub enum Command {
     Tutorial,
     /// Resize worker pools through their autoscaling planner and executor.
     Autoscaler(crate::commands::autoscaler::AutoscalerArgs),
+    /// A project's webhook secret and opt-ins; send it a sample push.
+    #[command(subcommand)]
+    Webhook(crate::commands::webhook::WebhookCommand),
 }
 
 #[derive(Debug, Subcommand)]

@@ -34,6 +34,7 @@ pub mod tokens;
 pub mod users;
 mod validate;
 pub mod variable_sets;
+pub mod webhooks;
 pub mod worker_pools;
 pub mod workers;
 

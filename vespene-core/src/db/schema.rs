@@ -388,3 +388,19 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_login_owner_groups,
     organization_ssh_keys,
 );
+
+diesel::table! {
+    project_webhooks (project_id) {
+        project_id -> BigInt,
+        secret -> Text,
+        build_pushed -> Bool,
+    }
+}
+
+diesel::table! {
+    build_requests (build_id) {
+        build_id -> BigInt,
+        branch -> Text,
+        commit_id -> Text,
+    }
+}

@@ -344,6 +344,13 @@ impl Run<'_> {
             }
             None => None,
         };
+        // A webhook's pushed branch and commit, when the project builds them.
+        let requested = crate::db::webhooks::request(conn, self.build.id)
+            .map_err(|e| Ending::failure(format!("the build's requested commit: {e}"), -1))?;
+        let (branch, commit) = match requested {
+            Some((branch, commit)) => (Some(branch), Some(commit)),
+            None => (None, None),
+        };
         let req = CheckoutRequest {
             build: self.info.clone(),
             project: self.project_info.clone(),
@@ -351,9 +358,8 @@ impl Run<'_> {
             credentials,
             ssh: keys.map(|k| k.access.clone()).unwrap_or_default(),
             timeout_secs: Some(600),
-            // A webhook's pushed branch and commit, once the build records them.
-            branch: None,
-            commit: None,
+            branch,
+            commit,
         };
         let args = serde_json::to_string(&req).map_err(|e| Ending::failure(e.to_string(), -1))?;
         let answer = with_scope(&self.scope, || {

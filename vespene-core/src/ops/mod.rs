@@ -27,8 +27,10 @@
 
 mod builds;
 mod error;
+pub mod fileserving;
 mod remote;
 mod resource;
+pub mod webhooks;
 
 pub use builds::BuildOps;
 pub use error::OpError;

@@ -16,6 +16,7 @@ mod settings;
 pub mod tutorial;
 pub mod up;
 pub mod users;
+pub mod webhook;
 pub mod worker;
 
 use crate::cli::{Cli, Command};
@@ -135,5 +136,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cleanup(a) => cleanup::run(&env, a),
         Command::Tutorial => tutorial::run(&env),
         Command::Autoscaler(a) => autoscaler::run(&env, a),
+        Command::Webhook(c) => webhook::run(&env, c),
     }
 }

@@ -4,9 +4,12 @@
 //! it in the OpenAPI document (mark unauthenticated ones with
 //! `Op::public()`).
 
+mod fileserving;
+mod webhooks;
+
 use super::routes::Routes;
 
 pub fn configure(r: &mut Routes<'_>) {
-    // Nothing yet.
-    let _ = r;
+    webhooks::add(r);
+    fileserving::add(r);
 }

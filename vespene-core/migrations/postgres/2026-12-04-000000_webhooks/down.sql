@@ -1,0 +1,2 @@
+DROP TABLE build_requests;
+DROP TABLE project_webhooks;
