@@ -172,3 +172,53 @@ fn serves_the_api_on_sqlite() {
 fn serves_the_api_on_postgres() {
     serves_the_api(Backend::Postgres);
 }
+
+/// `vespene up` serves HTTP too: its banner names the URL, and the admin
+/// login it prints works there.
+#[test]
+fn up_serves_http_and_its_admin_login_works() {
+    use std::io::{BufRead, BufReader};
+    use std::process::Stdio;
+    let sb = vespene_e2e::harness::Sandbox::new();
+    let data = sb.root().join("up-data");
+    let mut child = sb
+        .command()
+        .args(["up", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("start vespene up");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut banner = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        banner.push_str(&line);
+        banner.push('\n');
+        if line.starts_with("Press Ctrl-C") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    let field = |prefix: &str| {
+        banner
+            .lines()
+            .find_map(|l| l.trim().strip_prefix(prefix))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no '{prefix}' in {banner}"))
+            .to_string()
+    };
+    let url = field("server          ");
+    let password = field("admin login     admin / ");
+    let mut admin = vespene_e2e::http::Client::new(&url);
+    let r = admin.login("admin", &password);
+    // SIGINT: `up` stops its workers and its server, then exits.
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    assert!(child.wait().unwrap().success());
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(r.json()["is_superuser"], true);
+}

@@ -5,6 +5,7 @@ mod apply;
 mod authorization;
 mod bad_plugins;
 mod builds;
+mod http_api;
 mod http_auth;
 mod http_authz;
 mod http_cli;

@@ -139,7 +139,7 @@ pub fn json_config() -> actix_web::web::JsonConfig {
         .limit(4 * 1024 * 1024)
         .error_handler(|e, _| {
             let message = match &e {
-                actix_web::error::JsonPayloadError::Deserialize(d) => {
+                actix_web::error::JsonPayloadError::Deserialize(d) if d.is_data() => {
                     let text = d.to_string();
                     let field = unknown_field(&text);
                     let err = ApiError::new(422, "invalid", format!("request body: {text}"));
