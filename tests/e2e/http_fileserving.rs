@@ -158,6 +158,9 @@ fn fileserving(backend: Backend) {
     // Unknown builds and entries are 404.
     assert_eq!(c.get("/srv/999999/d?p=/").status, 404);
     assert_eq!(c.get(&format!("/srv/{id}/d?p=nothing-here")).status, 404);
+    // /healthz answers while the database does.
+    let r = c.get("/healthz");
+    assert_eq!((r.status, r.text.as_str()), (200, "ok\n"));
     // The web link defaults to the listing.
     assert_eq!(
         location(&format!("{}/srv/{id}", server.url)),

@@ -631,6 +631,21 @@ fn webhooks(backend: Backend) {
     );
     assert_eq!(r.status, 403, "{}", r.text);
     assert_eq!(builds_of(&app, ids["tokened"]), before + 1);
+
+    // Deleting a project deletes its webhook settings and build requests.
+    app.ops
+        .projects()
+        .delete(&Actor::System, ids["gitea"])
+        .unwrap();
+    let mut conn = app.db.conn().unwrap();
+    assert_eq!(
+        vespene_core::db::webhooks::settings(&mut conn, ids["gitea"]).unwrap(),
+        (String::new(), false)
+    );
+    assert_eq!(
+        vespene_core::db::webhooks::request(&mut conn, gitea_build).unwrap(),
+        None
+    );
 }
 
 #[test]
@@ -641,4 +656,73 @@ fn webhooks_on_sqlite() {
 #[test]
 fn webhooks_on_postgres() {
     webhooks(Backend::Postgres);
+}
+
+/// With `--build-pushed yes`, a push builds the pushed branch at the pushed
+/// commit through the real git plugin, not the project's branch tip.
+fn pushed_commit_is_built(backend: Backend) {
+    use crate::scm_common::{fixture, scm_project, short};
+    let Some(es) = EngineSandbox::new(
+        backend,
+        "[plugins.scm]\ngit = [\"vespene.plugins.scm.git\", {}]\n",
+    ) else {
+        return;
+    };
+    vespene_core::secrets::generate_key_file(&es.settings().secrets_key_file).unwrap();
+    let (bare, _) = fixture(es.sb.root(), "fixture");
+    let url = format!("file://{}", bare.display());
+    let app = es.app();
+    let pool = es.pool(&app, "main");
+    let project = scm_project(&app, "pushed", pool, "git", &url, "other", |p| {
+        p.webhook_enabled = true
+    });
+    let change = SettingsChange {
+        secret: None,
+        build_pushed: Some(true),
+    };
+    set(&app, &Actor::System, project, &change).unwrap();
+    let commit = crate::scm_common::git(&bare, &["rev-parse", "main~1"]);
+    let server = Server::start(&es);
+    let mut c = server.client();
+    c.extra_headers = github_push();
+    let body = serde_json::json!({
+        "ref": "refs/heads/main", "after": commit, "deleted": false,
+        "repository": {"clone_url": url},
+    });
+    let r = c.send(
+        "POST",
+        "/webhooks",
+        Some(body.to_string()),
+        "application/json",
+    );
+    assert_eq!(r.status, 200, "{}", r.text);
+    let worker = es.worker("main", &["--max-builds", "1"]);
+    use vespene_core::db::schema::builds::dsl as b;
+    let id: i64 = {
+        let mut conn = app.db.conn().unwrap();
+        b::builds
+            .filter(b::project_id.eq(project))
+            .select(b::id)
+            .first(&mut *conn)
+            .unwrap()
+    };
+    let build = es.wait_build(&app, id, std::time::Duration::from_secs(120));
+    vespene_e2e::engine::finish(worker);
+    let messages = es.output(&app, id, vespene_core::ops::OutputStream::Messages);
+    assert_eq!(
+        build.status(),
+        vespene_core::ops::BuildStatus::Success,
+        "{messages}"
+    );
+    assert_eq!(build.revision, short(&bare, &commit), "{messages}");
+}
+
+#[test]
+fn pushed_commit_is_built_on_sqlite() {
+    pushed_commit_is_built(Backend::Sqlite);
+}
+
+#[test]
+fn pushed_commit_is_built_on_postgres() {
+    pushed_commit_is_built(Backend::Postgres);
 }

@@ -28,6 +28,7 @@
 mod builds;
 mod error;
 pub mod fileserving;
+pub mod health;
 mod remote;
 mod resource;
 pub mod webhooks;

@@ -5,6 +5,7 @@
 //! `Op::public()`).
 
 mod fileserving;
+mod health;
 mod webhooks;
 
 use super::routes::Routes;
@@ -12,4 +13,5 @@ use super::routes::Routes;
 pub fn configure(r: &mut Routes<'_>) {
     webhooks::add(r);
     fileserving::add(r);
+    health::add(r);
 }
