@@ -195,6 +195,16 @@ fn request(url: &str, branch: &str, root: &Path) -> CheckoutRequest {
     }
 }
 
+fn print(c: &Case) {
+    println!(
+        "| {} | {:.0} ms | {:.0} ms | {:.2}× |",
+        c.name,
+        c.plugin.as_secs_f64() * 1e3,
+        c.cli.as_secs_f64() * 1e3,
+        c.plugin.as_secs_f64() / c.cli.as_secs_f64()
+    );
+}
+
 struct Case {
     name: &'static str,
     plugin: Duration,
@@ -224,11 +234,14 @@ fn compare(
             let _ = std::fs::remove_dir_all(&dir);
         }
     }
-    Case {
+    let case = Case {
         name,
         plugin: median(p),
         cli: median(c),
-    }
+    };
+    // Printed as soon as measured, so a later failure loses nothing.
+    print(&case);
+    case
 }
 
 fn main() {
@@ -328,12 +341,6 @@ fn main() {
     println!("| case | plugin | command line | ratio |");
     println!("|---|---|---|---|");
     for c in &cases {
-        println!(
-            "| {} | {:.0} ms | {:.0} ms | {:.2}× |",
-            c.name,
-            c.plugin.as_secs_f64() * 1e3,
-            c.cli.as_secs_f64() * 1e3,
-            c.plugin.as_secs_f64() / c.cli.as_secs_f64()
-        );
+        print(c);
     }
 }

@@ -97,3 +97,34 @@ impl HostServices for StandardHost {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Scope(bool);
+
+    impl CallScope for Scope {
+        fn run(&self, _: &RunRequest) -> Result<RunOutcome, PluginError> {
+            Err(PluginError::failed("not here"))
+        }
+        fn append(&self, _: Stream, _: &str) -> Result<(), PluginError> {
+            Ok(())
+        }
+        fn stopped(&self) -> bool {
+            self.0
+        }
+    }
+
+    #[test]
+    fn status_reports_whether_the_served_build_was_stopped() {
+        let host = StandardHost::default();
+        let status = |h: &StandardHost| h.call("p", ops::STATUS, "").unwrap();
+        assert_eq!(status(&host), r#"{"stopped":false}"#, "outside any build");
+        for stopped in [false, true] {
+            let scope: Box<dyn CallScope> = Box::new(Scope(stopped));
+            let got = with_scope(&scope, || status(&host));
+            assert_eq!(got, format!(r#"{{"stopped":{stopped}}}"#));
+        }
+    }
+}
