@@ -27,10 +27,11 @@
 
 mod builds;
 mod error;
+pub mod launch;
 mod resource;
 
 pub use builds::BuildOps;
-pub use error::OpError;
+pub use error::{ECHO_LIMIT, OpError, shorten};
 pub use resource::{HasId, Resource};
 
 pub use crate::authz::{Actor, Authz, Denied};
@@ -142,6 +143,21 @@ impl Ops {
             None => Err(OpError::Denied {
                 reason: "this account is disabled".into(),
             }),
+        }
+    }
+
+    /// Who a command run on the server host acts as when it names no user:
+    /// the administrator (see [`crate::db::users::administrator_id`]), so
+    /// `created_by` and stop messages name a person; the system itself
+    /// only while no active superuser exists yet.
+    pub fn administrator(&self) -> Result<Actor, OpError> {
+        let mut conn = self.db.conn()?;
+        match crate::db::users::administrator_id(&mut conn)? {
+            Some(id) => match crate::accounts::active_user_info(&mut conn, id)? {
+                Some(user) => Ok(Actor::User(user)),
+                None => Ok(Actor::System),
+            },
+            None => Ok(Actor::System),
         }
     }
 
