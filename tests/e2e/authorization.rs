@@ -51,7 +51,7 @@ build          create  N    N     N       N      N      N        -    N
 build          view    N    N     Y       Y      N      N        -    Y
 build          edit    N    N     N       N      N      N        -    N
 build          delete  N    N     N       N      N      N        -    N
-build          stop    N    N     Y       Y      Y      Y        -    Y
+build          stop    N    N     Y       Y      N      N        -    Y
 pipeline       list    N    Y     Y       Y      -      -        -    Y
 pipeline       create  N    Y     Y       Y      -      -        -    Y
 pipeline       view    N    Y     Y       Y      -      -        -    Y

@@ -6,6 +6,7 @@ use vespene_core::authz::Actor;
 use vespene_core::db::builds::BuildStatus;
 use vespene_core::db::output::OutputStream;
 use vespene_core::engine::queue::{StartRequest, start_project};
+use vespene_core::ops::ProjectInput;
 use vespene_e2e::engine::{Backend, EngineSandbox, backends, finish, kill};
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -288,11 +289,20 @@ fn build_latest_runs_the_newest_and_aborts_older_duplicates() {
     each_backend(|es| {
         let app = es.app();
         let pool = es.pool(&app, "main");
-        let project = es.project(&app, "dup", pool, "#!/bin/sh\necho {{ n | default(0) }}\n");
+        let project = es.project_with(
+            &app,
+            ProjectInput {
+                name: "dup".into(),
+                worker_pool_id: pool,
+                script: "#!/bin/sh\necho {{ n | default(0) }}\n".into(),
+                launch_questions: r#"[{"variable": "n"}]"#.into(),
+                ..ProjectInput::default()
+            },
+        );
         let ids: Vec<i64> = (1..=3)
             .map(|n| {
                 let mut req = StartRequest::default();
-                req.launch_answers.insert("n".into(), n.into());
+                req.launch_answers.insert("n".into(), n.to_string().into());
                 start_project(&app, &Actor::System, project, &req)
                     .unwrap()
                     .build

@@ -4,6 +4,7 @@ mod accounts;
 mod apply;
 mod authorization;
 mod bad_plugins;
+mod bookkeeping;
 mod builds;
 mod containment;
 mod http_api;

@@ -177,6 +177,7 @@ fn every_level_of_variable_precedence_in_order() {
                 variable_sets: vec![set("project-set", 6)],
                 script: "#!/bin/sh\necho {{ k0 }} {{ k5 }} {{ k10 }} {{ rendered_snippet }}\n"
                     .into(),
+                launch_questions: r#"[{"variable": "k10"}]"#.into(),
                 ..Default::default()
             },
         );

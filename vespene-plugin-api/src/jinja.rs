@@ -31,6 +31,11 @@
 //! assert_eq!(jinja::render("[{{ nope }}]", &ctx, Undefined::Lenient).unwrap(), "[]");
 //! ```
 //!
+//! Beyond Jinja2, a `quote` filter quotes a value for a POSIX shell as
+//! Python's `shlex.quote` does (`{{ name | quote }}`), and
+//! [`render_for_shell`] quotes every printed value so, for commands built
+//! from values a user chose (command triggers).
+//!
 //! [`render`] and [`check_syntax`] cover most needs; [`environment`] gives
 //! the set-up environment to crates that register more (objects, filters),
 //! with [`minijinja`] re-exported for them.
@@ -77,7 +82,82 @@ pub fn environment(undefined: Undefined) -> Environment<'static> {
     env.add_filter("tojson", tojson);
     env.add_filter("int", int);
     env.add_filter("float", float);
+    env.add_filter("quote", quote_filter);
     env
+}
+
+/// The auto-escape mode of [`render_for_shell`].
+const SHELL: AutoEscape = AutoEscape::Custom(std::borrow::Cow::Borrowed("shell"));
+
+/// `text` quoted for a POSIX shell as Python's `shlex.quote` quotes it:
+/// unchanged when made only of safe characters, else in single quotes
+/// (`''` for the empty string).
+pub fn shell_quote(text: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c);
+    if !text.is_empty() && text.chars().all(safe) {
+        return text.to_string();
+    }
+    format!("'{}'", text.replace('\'', "'\"'\"'"))
+}
+
+/// The `quote` filter: the value printed as `{{ }}` prints it, then
+/// [`shell_quote`]d; marked safe, so [`render_for_shell`] does not quote
+/// it twice.
+fn quote_filter(value: Value) -> Result<Value, Error> {
+    if value.is_undefined() {
+        return Err(Error::new(
+            ErrorKind::UndefinedError,
+            "cannot quote an undefined value",
+        ));
+    }
+    let text = match value.as_str() {
+        Some(s) => s.to_string(),
+        None => pyformat::py_str(&value),
+    };
+    Ok(Value::from_safe_string(shell_quote(&text)))
+}
+
+/// Renders `template` as [`render`] does, except that every value printed
+/// with `{{ }}` is [`shell_quote`]d, so no value can add shell syntax to
+/// the command (`{{ project.name }}` of a project named `x;rm -rf ~` prints
+/// `'x;rm -rf ~'`). An undefined value prints as nothing.
+pub fn render_for_shell<C: Serialize + ?Sized>(
+    template: &str,
+    context: &C,
+    undefined: Undefined,
+) -> Result<String, TemplateError> {
+    static STRICT: OnceLock<Environment<'static>> = OnceLock::new();
+    static LENIENT: OnceLock<Environment<'static>> = OnceLock::new();
+    let env = match undefined {
+        Undefined::Strict => &STRICT,
+        Undefined::Lenient => &LENIENT,
+    }
+    .get_or_init(|| {
+        let mut env = environment(undefined);
+        env.set_auto_escape_callback(|_| SHELL);
+        env.set_formatter(|out, state, value| {
+            if *state.auto_escape() != SHELL || value.is_safe() {
+                return pyformat::formatter(out, state, value);
+            }
+            if value.is_undefined() {
+                return Ok(());
+            }
+            let text = match value.as_str() {
+                Some(s) => s.to_string(),
+                None => pyformat::py_str(value),
+            };
+            out.write_str(&shell_quote(&text)).map_err(Error::from)
+        });
+        env
+    });
+    let ctx = Value::from(Serde(context));
+    env.render_str(template, ctx.clone()).map_err(|e| {
+        let mut err = TemplateError::from(e);
+        if err.inner.kind() == ErrorKind::UndefinedError {
+            err.undefined = undefined_names(env, template, &ctx);
+        }
+        err
+    })
 }
 
 /// The shared environment of `undefined`, made on first use.

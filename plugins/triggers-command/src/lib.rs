@@ -6,7 +6,9 @@
 //! (lenient undefined names, Python's printing; see
 //! [`vespene_plugin_api::jinja`]), so
 //! `cp -a {{ build.working_dir }} /tmp/publish_dir` works as it did in the
-//! original. Its syntax is checked when the trigger is created. The host
+//! original. Every printed value is quoted for the shell
+//! ([`jinja::render_for_shell`]), so a project or branch name cannot add
+//! shell syntax. Its syntax is checked when the trigger is created. The host
 //! runs the rendered command in a shell, writes the command and its output
 //! into the build's messages, and kills it on stop or timeout.
 
@@ -42,8 +44,8 @@ impl Plugin for CommandTrigger {
 
 impl TriggerPlugin for CommandTrigger {
     fn execute_hook(&self, request: &HookRequest) -> Result<(), PluginError> {
-        let command =
-            jinja::render(&self.params.command, request, Undefined::Lenient).map_err(|e| {
+        let command = jinja::render_for_shell(&self.params.command, request, Undefined::Lenient)
+            .map_err(|e| {
                 PluginError::failed(format!(
                     "trigger '{}': cannot render its command: {e}",
                     self.name

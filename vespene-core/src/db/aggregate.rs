@@ -55,6 +55,19 @@ pub trait Aggregate {
     fn delete(conn: &mut DbConn, id: i64) -> Result<(), DbError>;
     /// Who owns the object.
     fn facts(conn: &mut DbConn, id: i64) -> Result<ObjectFacts, DbError>;
+    /// The owner groups an input gives the object (they need the writer
+    /// to be in them, see `ops`).
+    fn input_owner_groups(_input: &Self::Input) -> &[i64] {
+        &[]
+    }
+    /// The pipeline an input joins the object to (projects).
+    fn input_pipeline(_input: &Self::Input) -> Option<i64> {
+        None
+    }
+    /// The pipeline object `id` is in now (projects).
+    fn stored_pipeline(_conn: &mut DbConn, _id: i64) -> Result<Option<i64>, DbError> {
+        Ok(None)
+    }
     /// One page of objects matching `filter` and `authz`.
     fn list(
         conn: &mut DbConn,

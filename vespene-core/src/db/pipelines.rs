@@ -248,6 +248,9 @@ impl Aggregate for Pipelines {
     type Detail = PipelineDetail;
     type Input = PipelineInput;
     type ListFilter = NameFilter;
+    fn input_owner_groups(input: &Self::Input) -> &[i64] {
+        &input.owner_groups
+    }
 
     fn get(conn: &mut DbConn, id: i64) -> Result<PipelineDetail, DbError> {
         let pipeline = t::pipelines

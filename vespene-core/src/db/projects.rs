@@ -546,6 +546,21 @@ impl Aggregate for Projects {
     type Detail = ProjectDetail;
     type Input = ProjectInput;
     type ListFilter = ProjectFilter;
+    fn input_owner_groups(input: &Self::Input) -> &[i64] {
+        &input.owner_groups
+    }
+    fn input_pipeline(input: &Self::Input) -> Option<i64> {
+        input.pipeline_id
+    }
+    fn stored_pipeline(conn: &mut DbConn, id: i64) -> Result<Option<i64>, DbError> {
+        use super::schema::projects::dsl as pt;
+        Ok(pt::projects
+            .find(id)
+            .select(pt::pipeline_id)
+            .first::<Option<i64>>(conn)
+            .optional()?
+            .flatten())
+    }
 
     fn get(conn: &mut DbConn, id: i64) -> Result<ProjectDetail, DbError> {
         let project = t::projects

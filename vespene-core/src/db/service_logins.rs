@@ -117,6 +117,9 @@ impl Aggregate for ServiceLogins {
     type Detail = ServiceLoginDetail;
     type Input = ServiceLoginInput;
     type ListFilter = NameFilter;
+    fn input_owner_groups(input: &Self::Input) -> &[i64] {
+        &input.owner_groups
+    }
 
     fn get(conn: &mut DbConn, id: i64) -> Result<ServiceLoginDetail, DbError> {
         let service_login = t::service_logins

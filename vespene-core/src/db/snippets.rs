@@ -83,6 +83,9 @@ impl Aggregate for Snippets {
     type Detail = SnippetDetail;
     type Input = SnippetInput;
     type ListFilter = NameFilter;
+    fn input_owner_groups(input: &Self::Input) -> &[i64] {
+        &input.owner_groups
+    }
 
     fn get(conn: &mut DbConn, id: i64) -> Result<SnippetDetail, DbError> {
         let snippet = t::snippets

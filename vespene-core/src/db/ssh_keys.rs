@@ -136,6 +136,9 @@ impl Aggregate for SshKeys {
     type Detail = SshKeyDetail;
     type Input = SshKeyInput;
     type ListFilter = NameFilter;
+    fn input_owner_groups(input: &Self::Input) -> &[i64] {
+        &input.owner_groups
+    }
 
     fn get(conn: &mut DbConn, id: i64) -> Result<SshKeyDetail, DbError> {
         let ssh_key = t::ssh_keys

@@ -185,6 +185,29 @@ pub fn is_active(conn: &mut DbConn, id: i64) -> Result<bool, DbError> {
         .ok_or_else(|| DbError::not_found(NOUN, id))
 }
 
+/// The administrator the command line acts as: the active superuser
+/// named `admin` (the one `vespene up` creates) when there is one, else the
+/// oldest active superuser; `None` when there is no active superuser.
+pub fn administrator_id(conn: &mut DbConn) -> Result<Option<i64>, DbError> {
+    let admin = t::users
+        .filter(t::is_superuser.eq(true))
+        .filter(t::is_active.eq(true))
+        .filter(t::username.eq("admin"))
+        .select(t::id)
+        .first(conn)
+        .optional()?;
+    if admin.is_some() {
+        return Ok(admin);
+    }
+    Ok(t::users
+        .filter(t::is_superuser.eq(true))
+        .filter(t::is_active.eq(true))
+        .order(t::id.asc())
+        .select(t::id)
+        .first(conn)
+        .optional()?)
+}
+
 /// Whether any superuser exists.
 pub fn any_superuser(conn: &mut DbConn) -> Result<bool, DbError> {
     Ok(diesel::select(diesel::dsl::exists(

@@ -97,6 +97,9 @@ impl Aggregate for VariableSets {
     type Detail = VariableSetDetail;
     type Input = VariableSetInput;
     type ListFilter = NameFilter;
+    fn input_owner_groups(input: &Self::Input) -> &[i64] {
+        &input.owner_groups
+    }
 
     fn get(conn: &mut DbConn, id: i64) -> Result<VariableSetDetail, DbError> {
         let variable_set = t::variable_sets

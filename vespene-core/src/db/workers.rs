@@ -85,6 +85,15 @@ fn register_once(conn: &mut DbConn, reg: &Registration) -> Result<Worker, DbErro
     })
 }
 
+/// Records that worker `id` is alive now (its `last_checkin`): every
+/// sweep of an idle worker and every heartbeat of a running build.
+pub fn check_in(conn: &mut DbConn, id: i64) -> Result<(), DbError> {
+    diesel::update(t::workers.find(id))
+        .set(t::last_checkin.eq(now()))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Worker `id`.
 pub fn get(conn: &mut DbConn, id: i64) -> Result<Worker, DbError> {
     t::workers

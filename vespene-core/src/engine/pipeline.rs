@@ -357,6 +357,7 @@ fn advance(
 
     let request = StartRequest {
         pipeline_parent_build: Some(build.id),
+        unattended: true,
         ..StartRequest::default()
     };
     let mut queued = Vec::new();

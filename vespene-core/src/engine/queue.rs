@@ -29,6 +29,11 @@ pub struct StartRequest {
     pub launch_answers: Map<String, Value>,
     /// The previous-stage build that triggered this one (pipelines).
     pub pipeline_parent_build: Option<i64>,
+    /// A start nobody is asked at (schedule, webhook, pipeline): launch
+    /// questions are not asked and templates use `| default` (reference
+    /// §4.5). Otherwise (CLI, API, UI) the answers must be what the
+    /// project's questions allow ([`crate::ops::launch::check_answers`]).
+    pub unattended: bool,
 }
 
 /// What starting a project produced.
@@ -97,6 +102,21 @@ pub fn start_project_on(
 ) -> Result<Started, EngineError> {
     app.ops.projects().authorize_start(actor, project_id)?;
     let project = context::project(conn, project_id)?;
+    let launch_answers = if request.unattended {
+        if !request.launch_answers.is_empty() {
+            return Err(EngineError::Op(crate::ops::OpError::Invalid {
+                object: "project start",
+                field: "launch_answers".into(),
+                reason: "a schedule, webhook or pipeline start takes no launch answers".into(),
+            }));
+        }
+        Map::new()
+    } else {
+        crate::ops::launch::check_answers(
+            &project.project.launch_questions,
+            &request.launch_answers,
+        )?
+    };
 
     // Refuse only while the active build runs, as the original did; a
     // queued duplicate is handled by build_latest.
@@ -118,7 +138,7 @@ pub fn start_project_on(
     let mut new = NewBuild::queued(project_id, project.project.worker_pool_id);
     new.created_by = user_id(actor);
     new.pipeline_id = project.project.pipeline_id;
-    new.launch_answers = Value::Object(request.launch_answers.clone()).to_string();
+    new.launch_answers = Value::Object(launch_answers.clone()).to_string();
     if let Some(p) = &parent {
         new.pipeline_parent_build_id = Some(p.id);
         new.pipeline_origin_build_id = Some(p.pipeline_origin_build_id.unwrap_or(p.id));
@@ -136,7 +156,7 @@ pub fn start_project_on(
         .and_then(|r| compute_variables(app, r));
     let failure = match computed {
         Ok(mut variables) => {
-            variables.extend(request.launch_answers.clone());
+            variables.extend(launch_answers);
             new.variables = Value::Object(variables.clone()).to_string();
             match jinja::render(&project.project.script, &variables, Undefined::Strict) {
                 Ok(script) => {
@@ -211,6 +231,8 @@ pub fn stop_build(app: &App, actor: &Actor, build_id: i64) -> Result<Build, Engi
         Actor::User(u) => u.username.clone(),
         _ => "the system".to_string(),
     };
+    let when = now();
+    let at = when.format("%Y-%m-%d %H:%M:%S UTC");
     let changed = write_tx(&mut conn, |conn| -> Result<bool, EngineError> {
         let build = builds::get(conn, build_id)?;
         match build.status() {
@@ -219,12 +241,14 @@ pub fn stop_build(app: &App, actor: &Actor, build_id: i64) -> Result<Build, Engi
                     conn,
                     build_id,
                     &BuildChanges {
-                        end_time: Some(Some(now())),
+                        end_time: Some(Some(when)),
                         ..BuildChanges::default()
                     }
                     .status(BuildStatus::Aborted),
                 )?;
-                let line = format!("build stopped by {who} before it started");
+                // In the output too, as failures and timeouts say theirs.
+                let line = format!("build stopped by {who} at {at} before it started");
+                output::append_output(conn, build_id, OutputStream::Output, &[line.as_str()])?;
                 output::append_output(conn, build_id, OutputStream::Messages, &[line.as_str()])?;
                 if let Some(p) = build.project_id {
                     clear_active(conn, p, build_id, true)?;
@@ -237,7 +261,10 @@ pub fn stop_build(app: &App, actor: &Actor, build_id: i64) -> Result<Build, Engi
                     build_id,
                     &BuildChanges::default().status(BuildStatus::Aborting),
                 )?;
-                let line = format!("stop requested by {who}");
+                // The worker ends the build ABORTED within seconds; the
+                // output says who asked and when.
+                let line = format!("build stop requested by {who} at {at}");
+                output::append_output(conn, build_id, OutputStream::Output, &[line.as_str()])?;
                 output::append_output(conn, build_id, OutputStream::Messages, &[line.as_str()])?;
                 Ok(true)
             }

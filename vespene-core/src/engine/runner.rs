@@ -47,6 +47,9 @@ struct BuildScope {
     /// The build's own deadline (the project's timeout), applied to every
     /// command run during the script phase.
     deadline: Rc<RefCell<Option<Instant>>>,
+    /// The exit code of the last command run, so a failing trigger's build
+    /// records the trigger's exit code.
+    last_exit: Rc<std::cell::Cell<Option<i32>>>,
 }
 
 struct LogHandler<'a> {
@@ -87,6 +90,7 @@ impl CallScope for BuildScope {
             },
         )
         .map_err(|e| PluginError::failed(e.to_string()))?;
+        self.last_exit.set(outcome.exit_code);
         if outcome.output_abandoned {
             self.log.borrow_mut().message(
                 "[vespene] stopped reading output: processes that left the build's process group kept it open",
@@ -175,6 +179,14 @@ fn heartbeat(conn: &mut DbConn, build_id: i64) -> Result<(), crate::db::DbError>
     diesel::update(b::table.find(build_id))
         .set(b::heartbeat_at.eq(Some(now())))
         .execute(conn)?;
+    // The worker running it checks in with the build's heartbeat.
+    if let Some(worker) = b::table
+        .find(build_id)
+        .select(b::worker_id)
+        .first::<Option<i64>>(conn)?
+    {
+        crate::db::workers::check_in(conn, worker)?;
+    }
     Ok(())
 }
 
@@ -222,6 +234,7 @@ struct Run<'a> {
     cancel: CancelToken,
     deadline: Rc<RefCell<Option<Instant>>>,
     isolation_request: Arc<Mutex<Option<String>>>,
+    last_exit: Rc<std::cell::Cell<Option<i32>>>,
 }
 
 impl Run<'_> {
@@ -234,6 +247,7 @@ impl Run<'_> {
             cwd: self.root.clone(),
             env,
             deadline: self.deadline.clone(),
+            last_exit: self.last_exit.clone(),
         });
     }
 
@@ -256,6 +270,7 @@ impl Run<'_> {
             return Ok(());
         }
         self.message("----------\nPre hooks...");
+        self.last_exit.set(None);
         let req = HookRequest::new(Event::Pre, self.info.clone(), self.project_info.clone());
         for r in run_section(
             &self.app.plugins.registry,
@@ -267,7 +282,10 @@ impl Run<'_> {
                 return Err(if self.stopped() {
                     Ending::aborted("build stopped by request during the pre triggers")
                 } else {
-                    Ending::failure(format!("pre trigger '{}' failed: {e}", r.name), -1)
+                    Ending::failure(
+                        format!("pre trigger '{}' failed: {e}", r.name),
+                        self.last_exit.take().filter(|c| *c != 0).unwrap_or(-1),
+                    )
                 });
             }
         }
@@ -599,12 +617,14 @@ fn run_claimed(
     });
     let log = Rc::new(RefCell::new(build_log));
     let deadline = Rc::new(RefCell::new(None));
+    let last_exit = Rc::new(std::cell::Cell::new(None));
     let scope: Box<dyn CallScope> = Box::new(BuildScope {
         log: log.clone(),
         cancel: cancel.clone(),
         cwd: root.clone(),
         env: Vec::new(),
         deadline: deadline.clone(),
+        last_exit: last_exit.clone(),
     });
     let mut run = Run {
         app,
@@ -618,6 +638,7 @@ fn run_claimed(
         cancel,
         deadline,
         isolation_request,
+        last_exit,
     };
     run.message(&format!(
         "build {id} running on {} ({}) in {}",
@@ -654,17 +675,9 @@ fn run_claimed(
     run.kill_leftovers();
 
     if let Some(reason) = &ending.reason {
-        run.log.borrow_mut().text(
-            if ending.status == BuildStatus::Failure {
-                Stream::Output
-            } else {
-                Stream::Messages
-            },
-            reason,
-        );
-        if ending.status == BuildStatus::Failure {
-            run.message(reason);
-        }
+        // A failure, timeout or stop says why in the output and messages.
+        run.log.borrow_mut().text(Stream::Output, reason);
+        run.message(reason);
     }
     let output_variables = Value::Object(run.log.borrow().output_variables().clone()).to_string();
     // The output so far (the script's, all of it) is stored before the

@@ -149,7 +149,15 @@ pub fn tick(app: &App, conn: &mut DbConn, now: DateTime<Utc>) -> Result<Vec<i64>
                 last.map(|t| t.and_utc()),
             );
             if let Verdict::Due(marker) = verdict {
-                match start_project(app, &Actor::System, id, &StartRequest::default()) {
+                match start_project(
+                    app,
+                    &Actor::System,
+                    id,
+                    &StartRequest {
+                        unattended: true,
+                        ..StartRequest::default()
+                    },
+                ) {
                     Ok(started) => {
                         tracing::info!(
                             "schedule: queued build {} of project '{name}' for {marker}",

@@ -307,6 +307,9 @@ pub fn run(
             let mut conn = app.db.conn()?;
             if last_sweep.is_none_or(|t| t.elapsed() >= SWEEP_EVERY) {
                 last_sweep = Some(Instant::now());
+                if let Err(e) = crate::db::workers::check_in(&mut conn, claimer.worker_id) {
+                    tracing::error!("worker check-in: {e}");
+                }
                 if let Err(e) = sweep(app, &mut conn, &uid) {
                     tracing::error!("worker sweep: {e}");
                 }

@@ -96,27 +96,19 @@ impl<'a> BuildOps<'a> {
         Ok(builds::delete(&mut conn, id)?)
     }
 
-    /// Checks that `actor` may stop build `id` (the engine then stops it).
-    /// Unlike the original (which asked "view"), this asks "stop" alone:
-    /// a project's launch group may stop its builds without seeing them in
-    /// lists. A refused actor who may not view the build is told it does
-    /// not exist.
+    /// Checks that `actor` may stop build `id` (the engine then stops it):
+    /// only someone who may view the build (its starter, an owner, a
+    /// superuser) and is allowed "stop" on it. One who may not view it is
+    /// told it does not exist, as `get` tells them; every door (CLI, HTTP)
+    /// goes through here.
     pub fn authorize_stop(&self, actor: &Actor, id: i64) -> Result<ObjectFacts, OpError> {
         let mut conn = self.ops.db.conn()?;
-        let facts = builds::facts(&mut conn, id)?;
-        if *actor == Actor::System {
-            return Ok(facts);
+        let facts = self.authorize(&mut conn, actor, Action::View, id)?;
+        if *actor != Actor::System {
+            self.ops
+                .authz
+                .check(actor, Action::Stop, KIND, Some(&facts))?;
         }
-        match self
-            .ops
-            .authz
-            .check(actor, Action::Stop, KIND, Some(&facts))
-        {
-            Ok(()) => Ok(facts),
-            Err(denied) => {
-                self.authorize(&mut conn, actor, Action::View, id)?;
-                Err(denied.into())
-            }
-        }
+        Ok(facts)
     }
 }

@@ -29,12 +29,13 @@ mod builds;
 mod error;
 pub mod fileserving;
 pub mod health;
+pub mod launch;
 mod remote;
 mod resource;
 pub mod webhooks;
 
 pub use builds::BuildOps;
-pub use error::OpError;
+pub use error::{ECHO_LIMIT, OpError, shorten};
 pub use remote::{apply_text, stop_project};
 pub use resource::{HasId, Resource};
 
@@ -147,6 +148,21 @@ impl Ops {
             None => Err(OpError::Denied {
                 reason: "this account is disabled".into(),
             }),
+        }
+    }
+
+    /// Who a command run on the server host acts as when it names no user:
+    /// the administrator (see [`crate::db::users::administrator_id`]), so
+    /// `created_by` and stop messages name a person; the system itself
+    /// only while no active superuser exists yet.
+    pub fn administrator(&self) -> Result<Actor, OpError> {
+        let mut conn = self.db.conn()?;
+        match crate::db::users::administrator_id(&mut conn)? {
+            Some(id) => match crate::accounts::active_user_info(&mut conn, id)? {
+                Some(user) => Ok(Actor::User(user)),
+                None => Ok(Actor::System),
+            },
+            None => Ok(Actor::System),
         }
     }
 

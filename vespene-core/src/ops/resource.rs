@@ -74,6 +74,60 @@ impl<'a, A: Aggregate> Resource<'a, A> {
         Ok(facts)
     }
 
+    /// Links that need rights of their own (issue 9.6): a user gives an
+    /// object only to groups they are in (superusers excepted; groups it
+    /// already had may stay), and joins a project to a pipeline only when
+    /// they may edit that pipeline, so nobody receives another's stage
+    /// outputs uninvited. `before` is the object being updated.
+    fn check_links(
+        &self,
+        conn: &mut DbConn,
+        actor: &Actor,
+        input: &A::Input,
+        before: Option<(i64, &ObjectFacts)>,
+    ) -> Result<(), OpError> {
+        if *actor == Actor::System {
+            return Ok(());
+        }
+        if let Actor::User(user) = actor
+            && !user.is_superuser
+        {
+            for group in A::input_owner_groups(input) {
+                let had = before.is_some_and(|(_, f)| f.owner_groups.contains(group));
+                if !had && !user.groups.iter().any(|g| g.id == *group) {
+                    let name = crate::db::groups::Groups::get(conn, *group)
+                        .map(|g| format!("'{}'", g.group.name))
+                        .unwrap_or_else(|_| format!("#{group}"));
+                    return Err(OpError::Denied {
+                        reason: format!(
+                            "you are not in group {name}, so you cannot make it an owner of this {}",
+                            A::NOUN
+                        ),
+                    });
+                }
+            }
+        }
+        if let Some(pipeline) = A::input_pipeline(input) {
+            let stored = match before {
+                Some((id, _)) => A::stored_pipeline(conn, id)?,
+                None => None,
+            };
+            if stored != Some(pipeline) {
+                Resource::<crate::db::pipelines::Pipelines>::new(self.ops)
+                    .authorize(conn, actor, Action::Edit, pipeline)
+                    .map_err(|e| match e {
+                        OpError::Denied { .. } => OpError::Denied {
+                            reason: format!(
+                                "joining pipeline #{pipeline} needs the right to edit that pipeline"
+                            ),
+                        },
+                        other => other,
+                    })?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether `actor` may do `action` (on object `id`, or on the kind for
     /// list/create): for showing or hiding buttons.
     pub fn can(&self, actor: &Actor, action: Action, id: Option<i64>) -> Result<bool, OpError> {
@@ -110,6 +164,7 @@ impl<'a, A: Aggregate> Resource<'a, A> {
         input: &A::Input,
     ) -> Result<A::Detail, OpError> {
         self.ops.authz.check(actor, Action::Create, A::KIND, None)?;
+        self.check_links(conn, actor, input, None)?;
         let id = A::insert(conn, &self.ctx(actor), input)?;
         Ok(A::get(conn, id)?)
     }
@@ -175,7 +230,8 @@ impl<'a, A: Aggregate> Resource<'a, A> {
         id: i64,
         input: &A::Input,
     ) -> Result<A::Detail, OpError> {
-        self.authorize(conn, actor, Action::Edit, id)?;
+        let facts = self.authorize(conn, actor, Action::Edit, id)?;
+        self.check_links(conn, actor, input, Some((id, &facts)))?;
         A::update(conn, &self.ctx(actor), id, input)?;
         Ok(A::get(conn, id)?)
     }

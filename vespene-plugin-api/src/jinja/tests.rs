@@ -321,3 +321,38 @@ fn contexts_may_be_structs_or_values_holding_objects() {
     );
     assert!(render("{{ pool.nope }}", &ctx, Undefined::Strict).is_err());
 }
+
+#[test]
+fn shell_quoting() {
+    let ctx = serde_json::json!({
+        "name": "x;touch${IFS}PWNED",
+        "plain": "build-7.tar",
+        "quote": "it's",
+        "n": 3,
+    });
+    let cases = [
+        ("echo {{ name }}", "echo 'x;touch${IFS}PWNED'"),
+        ("echo {{ plain }} {{ n }}", "echo build-7.tar 3"),
+        ("echo {{ quote }}", "echo 'it'\"'\"'s'"),
+        ("echo {{ name | quote }}", "echo 'x;touch${IFS}PWNED'"),
+        ("echo [{{ missing }}]", "echo []"),
+    ];
+    for (template, want) in cases {
+        assert_eq!(
+            render_for_shell(template, &ctx, Undefined::Lenient).unwrap(),
+            want,
+            "{template}"
+        );
+    }
+    // The filter in ordinary templates (build scripts).
+    assert_eq!(
+        render(
+            "echo {{ name | quote }} {{ '' | quote }}",
+            &ctx,
+            Undefined::Strict
+        )
+        .unwrap(),
+        "echo 'x;touch${IFS}PWNED' ''"
+    );
+    assert!(render("{{ nope | quote }}", &ctx, Undefined::Strict).is_err());
+}

@@ -38,7 +38,7 @@ pub struct ExportArgs {
 
 fn actor(app: &App, as_user: Option<&str>) -> anyhow::Result<Actor> {
     let Some(name) = as_user else {
-        return Ok(Actor::System);
+        return Ok(app.ops.administrator()?);
     };
     let user = vespene_core::accounts::user_by_name(&app.db, name)?;
     Ok(app.ops.actor_for_user(user.id)?)

@@ -86,16 +86,17 @@ impl Env {
     }
 }
 
-/// Who a command acts as: the system (an administrator on the server
-/// host) unless `--as USER` names a user, whose permissions then apply.
+/// Who a command acts as: the administrator (see
+/// `Ops::administrator`) unless `--as USER` names a user, whose
+/// permissions then apply.
 pub fn actor(
     app: &vespene_core::app::App,
     as_user: Option<&str>,
 ) -> anyhow::Result<vespene_core::authz::Actor> {
-    let Some(name) = as_user else {
-        return Ok(vespene_core::authz::Actor::System);
-    };
     let ops = &app.ops;
+    let Some(name) = as_user else {
+        return Ok(ops.administrator()?);
+    };
     let id = ops
         .users()
         .id_by_name(&vespene_core::authz::Actor::System, name)

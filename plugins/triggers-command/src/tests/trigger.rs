@@ -91,8 +91,30 @@ fn commands_render_as_jinja2_does() {
     trigger.execute_hook(&request(Event::Pre, "/tmp")).unwrap();
     assert_eq!(
         sh.seen().requests[0].shell.as_deref(),
-        Some("echo True Demo [42, 0.5, None]")
+        Some("echo True Demo '[42, 0.5, None]'")
     );
+}
+
+/// Issue 9.5: on the old main this trigger ran `touch PWNED` (the name was
+/// substituted into the shell command as it was).
+#[test]
+fn substituted_values_cannot_add_shell_syntax() {
+    let dir = scratch_dir("inject");
+    let sh = ShellHost::new();
+    let trigger = make(
+        &sh.host,
+        json!("cd {{ build.working_dir }} && echo finished {{ project.name }}"),
+    )
+    .unwrap();
+    let mut req = request(Event::Success, &dir.display().to_string());
+    req.project.name = "x;touch${IFS}PWNED".into();
+    trigger.execute_hook(&req).unwrap();
+    assert!(!dir.join("PWNED").exists(), "the project name ran as shell");
+    assert_eq!(
+        sh.seen().messages.last().map(String::as_str),
+        Some("finished x;touch${IFS}PWNED")
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
