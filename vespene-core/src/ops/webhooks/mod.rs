@@ -193,7 +193,10 @@ fn start(
             conn,
             &Actor::System,
             project.id,
-            &StartRequest::default(),
+            &StartRequest {
+                unattended: true,
+                ..StartRequest::default()
+            },
         )?;
         if project.build_pushed && started.failed.is_none() && !push.after.is_empty() {
             store::set_request(conn, started.build.id, push.git_ref.name(), &push.after)?;
