@@ -18,7 +18,10 @@ use vespene_e2e::engine::{Backend, EngineSandbox, backends, finish};
 fn sandbox(backend: Backend, params: &str) -> Option<EngineSandbox> {
     let es = EngineSandbox::new(
         backend,
-        &format!("[plugins.scm]\ngit = [\"vespene.plugins.scm.git\", {params}]\n"),
+        // Roots are kept: the tests read the checkouts.
+        &format!(
+            "keep_build_roots = true\n[plugins.scm]\ngit = [\"vespene.plugins.scm.git\", {params}]\n"
+        ),
     )?;
     vespene_core::secrets::generate_key_file(&es.settings().secrets_key_file).unwrap();
     Some(es)

@@ -33,7 +33,8 @@ impl Svn {
 }
 
 fn sandbox(backend: Backend) -> Option<EngineSandbox> {
-    let es = EngineSandbox::new(backend, "")?;
+    // Roots are kept: the tests read the checkouts.
+    let es = EngineSandbox::new(backend, "keep_build_roots = true\n")?;
     vespene_core::secrets::generate_key_file(&es.settings().secrets_key_file).unwrap();
     Some(es)
 }

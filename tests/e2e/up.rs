@@ -15,7 +15,8 @@ use vespene_e2e::harness::{Sandbox, vespene_bin};
 /// Starts `vespene up` and returns it with the banner it printed.
 fn up(sb: &Sandbox, data: &std::path::Path) -> (Child, String) {
     let mut cmd = sb.command();
-    cmd.args(["up", "--bind", "127.0.0.1:0", "--data-dir"]).arg(data);
+    cmd.args(["up", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(data);
     up_with(cmd)
 }
 

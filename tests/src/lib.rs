@@ -5,5 +5,5 @@
 pub mod engine;
 pub mod fixtures;
 pub mod harness;
-pub mod pgcluster;
 pub mod http;
+pub mod pgcluster;
