@@ -13,6 +13,7 @@ mod http_authz;
 mod http_cli;
 mod http_fileserving;
 mod http_live;
+mod http_metrics;
 mod http_openapi;
 mod http_webhooks;
 mod isolation;

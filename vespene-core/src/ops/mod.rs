@@ -30,6 +30,7 @@ mod error;
 pub mod fileserving;
 pub mod health;
 pub mod launch;
+pub mod metrics;
 mod remote;
 mod resource;
 pub mod webhooks;

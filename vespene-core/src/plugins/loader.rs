@@ -33,6 +33,26 @@ pub struct Library {
     pub path: PathBuf,
     pub manifest: Manifest,
     door: Door,
+    /// Operations called on its instances in this process (`/metrics`).
+    pub calls: CallCounts,
+}
+
+/// Calls of a plugin's operations and how many failed: two relaxed
+/// atomic counters, so counting costs nothing noticeable.
+#[derive(Debug, Default)]
+pub struct CallCounts {
+    pub calls: std::sync::atomic::AtomicU64,
+    pub failures: std::sync::atomic::AtomicU64,
+}
+
+impl CallCounts {
+    fn count<T, E>(&self, result: &Result<T, E>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        self.calls.fetch_add(1, Relaxed);
+        if result.is_err() {
+            self.failures.fetch_add(1, Relaxed);
+        }
+    }
 }
 
 impl std::fmt::Debug for Library {
@@ -183,6 +203,7 @@ impl Library {
             path: path.to_path_buf(),
             manifest,
             door: Door::Rust(module),
+            calls: CallCounts::default(),
         })
     }
 
@@ -232,6 +253,7 @@ impl Library {
             path: path.to_path_buf(),
             manifest,
             door: Door::C(table),
+            calls: CallCounts::default(),
         })
     }
 
@@ -360,8 +382,15 @@ impl Instance {
         &self.library.manifest
     }
 
-    /// Runs operation `op` with JSON arguments.
+    /// Runs operation `op` with JSON arguments (counted in the library's
+    /// [`CallCounts`]).
     pub fn call(&self, op: &str, args_json: &str) -> Result<String, PluginError> {
+        let result = self.call_uncounted(op, args_json);
+        self.library.calls.count(&result);
+        result
+    }
+
+    fn call_uncounted(&self, op: &str, args_json: &str) -> Result<String, PluginError> {
         match &self.library.door {
             Door::Rust(m) => {
                 match (m.call())(

@@ -144,6 +144,11 @@ impl Registry {
     }
 
     /// The entries of a section, in the order written.
+    /// Every configured entry, section by section.
+    pub fn entries(&self) -> impl Iterator<Item = &Configured> {
+        self.sections.values().flatten()
+    }
+
     pub fn section(&self, section: Section) -> &[Configured] {
         self.sections.get(&section).map_or(&[], Vec::as_slice)
     }

@@ -45,6 +45,7 @@ struct ServerLayer {
     session_hours: Option<u64>,
     login_attempts: Option<u32>,
     login_window_seconds: Option<u64>,
+    metrics: Option<bool>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -204,6 +205,7 @@ impl SettingsLayer {
             set(&mut s.server.session_hours, v.session_hours);
             set(&mut s.server.login_attempts, v.login_attempts);
             set(&mut s.server.login_window_seconds, v.login_window_seconds);
+            set(&mut s.server.metrics, v.metrics);
         }
         if let Some(f) = r.fileserving {
             set(&mut s.fileserving.enabled, f.enabled);

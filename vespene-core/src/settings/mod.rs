@@ -68,6 +68,8 @@ pub struct ServerSettings {
     /// `login_window_seconds`; more are refused (429) until the window ends.
     pub login_attempts: u32,
     pub login_window_seconds: u64,
+    /// Serve `/metrics` (Prometheus text, no login needed).
+    pub metrics: bool,
 }
 
 /// Fileserving of build roots (reference §8.4).
@@ -275,6 +277,7 @@ impl Settings {
                 session_hours: 12,
                 login_attempts: 5,
                 login_window_seconds: 900,
+                metrics: true,
             },
             fileserving: FileservingSettings {
                 enabled: true,

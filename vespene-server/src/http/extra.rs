@@ -8,6 +8,7 @@ mod fileserving;
 mod health;
 mod live;
 mod log;
+mod metrics;
 mod webhooks;
 
 use super::routes::Routes;
@@ -18,4 +19,5 @@ pub fn configure(r: &mut Routes<'_>) {
     health::add(r);
     live::add(r);
     log::add(r);
+    metrics::add(r);
 }
