@@ -4,7 +4,7 @@
 //! (a build queued, a stop requested) or the slow polling fallback.
 
 use super::EngineError;
-use super::claim::{Claimer, claim_build, claim_next};
+use super::claim::{Claimer, claim_build, claim_next, lost_claim};
 use super::runner::run_build;
 use crate::app::App;
 use crate::db::aggregate::Aggregate;
@@ -300,6 +300,10 @@ pub fn run(
     let mut last_sweep: Option<Instant> = None;
     let mut idle_since = Instant::now();
     let mut warned_missing = false;
+    // Every build this worker has run, and whether a step failed since the
+    // last look for a claim whose answer the database lost.
+    let mut ran = std::collections::HashSet::new();
+    let mut claim_in_doubt = false;
     while !shutdown.load(Ordering::SeqCst) {
         // A database that is briefly unreachable or busy must not end the
         // worker: report, wait a little, try again.
@@ -313,6 +317,16 @@ pub fn run(
                 if let Err(e) = sweep(app, &mut conn, &uid) {
                     tracing::error!("worker sweep: {e}");
                 }
+            }
+            if claim_in_doubt {
+                if let Some(build) = lost_claim(&mut conn, &claimer, &ran)? {
+                    tracing::warn!(
+                        "build {}: claimed before a database error; running it",
+                        build.id
+                    );
+                    return Ok(Step::Run(Box::new(build)));
+                }
+                claim_in_doubt = false;
             }
             let Some(pool) = WorkerPools::find_by_name(&mut conn, &options.pool)? else {
                 return Ok(Step::NoPool);
@@ -337,6 +351,7 @@ pub fn run(
             Ok(Step::Run(build)) => {
                 warned_missing = false;
                 let id = build.id;
+                ran.insert(id);
                 let (result, back) = run_build(app, &claimer, *build, listener);
                 listener = back;
                 match result {
@@ -364,6 +379,7 @@ pub fn run(
                 wait_idle(&mut *listener, wait, shutdown);
             }
             Err(e) => {
+                claim_in_doubt = true;
                 tracing::error!("worker for pool '{}': {e}; retrying", options.pool);
                 std::thread::sleep(Duration::from_secs(1));
             }
