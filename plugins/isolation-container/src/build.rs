@@ -43,7 +43,7 @@ pub struct Spec {
 
 impl Spec {
     pub fn name(&self) -> String {
-        leftovers::container_name(self.build_id)
+        leftovers::container_name(self.build_id, &self.root)
     }
 
     /// The engine's description of the container.
@@ -68,7 +68,7 @@ impl Spec {
             entrypoint: Some(Vec::new()),
             working_dir: Some(self.workdir.clone()),
             user: Some(self.user.clone()),
-            labels: Some(leftovers::labels(self.build_id, &self.owner)),
+            labels: Some(leftovers::labels(self.build_id, &self.root, &self.owner)),
             attach_stdin: Some(false),
             attach_stdout: Some(true),
             attach_stderr: Some(true),

@@ -16,6 +16,9 @@ use std::collections::HashMap;
 pub const LABEL_BUILD: &str = "io.vespene.build";
 /// Who made it: `HOST/PID/START`.
 pub const LABEL_OWNER: &str = "io.vespene.owner";
+/// The build's root on the worker (tells installations sharing one
+/// engine apart: build ids repeat across them).
+pub const LABEL_ROOT: &str = "io.vespene.build_root";
 /// The plugin that made it.
 pub const LABEL_PLUGIN: &str = "io.vespene.plugin";
 /// The value of [`LABEL_PLUGIN`].
@@ -80,18 +83,24 @@ impl Owner {
     }
 }
 
-/// The labels of build `build_id`'s container.
-pub fn labels(build_id: i64, owner: &Owner) -> HashMap<String, String> {
+/// The labels of the container of build `build_id` in `root`.
+pub fn labels(build_id: i64, root: &str, owner: &Owner) -> HashMap<String, String> {
     HashMap::from([
         (LABEL_BUILD.to_string(), build_id.to_string()),
+        (LABEL_ROOT.to_string(), root.to_string()),
         (LABEL_OWNER.to_string(), owner.label()),
         (LABEL_PLUGIN.to_string(), PLUGIN_NAME.to_string()),
     ])
 }
 
-/// The name of build `build_id`'s container.
-pub fn container_name(build_id: i64) -> String {
-    format!("vespene-build-{build_id}")
+/// The name of the container of build `build_id` in `root`: the id for
+/// people, a hash of the root so that installations sharing an engine
+/// never collide (FNV-1a, stable across processes and versions).
+pub fn container_name(build_id: i64, root: &str) -> String {
+    let hash = root.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    format!("vespene-build-{build_id}-{:012x}", hash >> 16)
 }
 
 /// What one sweep did.

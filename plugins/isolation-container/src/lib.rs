@@ -48,7 +48,7 @@ mod owner;
 mod params;
 
 pub use build::Spec;
-pub use leftovers::{LABEL_BUILD, LABEL_OWNER, LABEL_PLUGIN, Owner, PLUGIN_NAME};
+pub use leftovers::{LABEL_BUILD, LABEL_OWNER, LABEL_PLUGIN, LABEL_ROOT, Owner, PLUGIN_NAME, container_name};
 pub use lines::Lines;
 pub use owner::{RunAs, resolve as resolve_user};
 pub use params::{Checked, Params, image_allowed, parse_memory, with_tag};
@@ -210,8 +210,9 @@ impl ContainerIsolation {
         }
     }
 
-    fn remove_container(&self, build_id: i64) -> Result<(), PluginError> {
-        let name = leftovers::container_name(build_id);
+    fn remove_container(&self, request: &IsolationRequest) -> Result<(), PluginError> {
+        let root = request.build_root.trim_end_matches('/');
+        let name = leftovers::container_name(request.build.id, root);
         self.with_engine(engine::REQUEST_TIMEOUT_SECS, |docker| async move {
             engine::remove(&docker, &name)
                 .await
@@ -306,7 +307,7 @@ impl IsolationPlugin for ContainerIsolation {
     }
 
     fn end(&self, request: &IsolationRequest) -> Result<(), PluginError> {
-        let removed = self.remove_container(request.build.id);
+        let removed = self.remove_container(request);
         let root = Path::new(&request.build_root);
         if let Ok(plan) = self.plan(request)
             && let Some(worker) = plan.run_as.give_back
@@ -328,7 +329,7 @@ impl IsolationPlugin for ContainerIsolation {
     }
 
     fn abort(&self, request: &IsolationRequest) -> Result<(), PluginError> {
-        self.remove_container(request.build.id)
+        self.remove_container(request)
     }
 
     fn probe(&self) -> Result<(), PluginError> {

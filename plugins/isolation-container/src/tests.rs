@@ -168,6 +168,9 @@ fn the_container_is_never_privileged_and_follows_the_parameters() {
     let labels = body.labels.unwrap();
     assert_eq!(labels[LABEL_BUILD], "42");
     assert_eq!(labels[LABEL_PLUGIN], PLUGIN_NAME);
+    assert_eq!(labels[LABEL_ROOT], "/srv/builds/42");
+    assert!(plan.spec.name().starts_with("vespene-build-42-"));
+    assert_ne!(container_name(42, "/srv/builds/42"), container_name(42, "/other/42"));
     assert_eq!(Owner::parse(&labels[LABEL_OWNER]), Some(Owner::current()));
     assert_eq!(body.working_dir.as_deref(), Some("/tmp/buildroot"));
 }
