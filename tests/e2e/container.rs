@@ -41,7 +41,10 @@ fn assert_nothing_left(es: &EngineSandbox) {
     let left = containers_under(&root);
     assert!(left.is_empty(), "containers left: {left:?}");
     let other = labelled_images_and_volumes();
-    assert!(other.is_empty(), "labelled images or volumes left: {other:?}");
+    assert!(
+        other.is_empty(),
+        "labelled images or volumes left: {other:?}"
+    );
 }
 
 fn project(es: &EngineSandbox, app: &App, name: &str, pool: i64, script: &str) -> i64 {
@@ -112,7 +115,11 @@ fn a_container_build_succeeds_and_leaves_its_files_to_the_worker() {
     assert!(out.contains("hello from uid 65534"), "{out}");
     assert!(out.contains("has-variables"), "{out}");
     assert!(out.contains("/tmp/buildroot"), "{out}");
-    assert!(b.output_variables.contains("blue"), "{}", b.output_variables);
+    assert!(
+        b.output_variables.contains("blue"),
+        "{}",
+        b.output_variables
+    );
     assert!(
         messages.contains(&format!(
             "using container base image: {image} (user nobody, network on)"
@@ -246,7 +253,8 @@ fn a_stop_removes_the_container_within_seconds() {
     let worker = es.worker("stoppable", &["--max-builds", "1"]);
     let id = start(&app, p);
     wait_for("the build to start", WAIT, || {
-        es.output(&app, id, OutputStream::Output).contains("started")
+        es.output(&app, id, OutputStream::Output)
+            .contains("started")
     });
     let root = es.settings().build_root;
     assert_eq!(containers_under(&root).len(), 1);
@@ -280,7 +288,8 @@ fn a_worker_killed_mid_build_leaves_nothing_once_a_worker_starts_again() {
     let worker = es.worker("doomed", &[]);
     let id = start(&app, p);
     wait_for("the build to start", WAIT, || {
-        es.output(&app, id, OutputStream::Output).contains("started")
+        es.output(&app, id, OutputStream::Output)
+            .contains("started")
     });
     let root = es.settings().build_root;
     kill(worker); // SIGKILL: the worker cannot clean up.

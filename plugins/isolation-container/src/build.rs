@@ -165,7 +165,10 @@ pub async fn run(
             PluginError::failed(format!("attaching to container {name}: {}", describe(&e)))
         })?;
     docker
-        .start_container(&id, None::<bollard::query_parameters::StartContainerOptions>)
+        .start_container(
+            &id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
         .await
         .map_err(|e| PluginError::failed(format!("starting container {name}: {}", describe(&e))))?;
     let mut output = attached.output;
@@ -222,11 +225,15 @@ pub async fn run(
     match end {
         End::Stopped => {
             outcome.aborted = true;
-            engine::remove(docker, &id).await.map_err(PluginError::failed)?;
+            engine::remove(docker, &id)
+                .await
+                .map_err(PluginError::failed)?;
         }
         End::TimedOut => {
             outcome.timed_out = true;
-            engine::remove(docker, &id).await.map_err(PluginError::failed)?;
+            engine::remove(docker, &id)
+                .await
+                .map_err(PluginError::failed)?;
         }
         End::Closed => {
             outcome.exit_code = Some(exit_code(docker, &id, &name).await?);
@@ -271,7 +278,10 @@ async fn exit_code(docker: &Docker, id: &str, name: &str) -> Result<i32, PluginE
 
 async fn out_of_memory(docker: &Docker, id: &str) -> bool {
     docker
-        .inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>)
+        .inspect_container(
+            id,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
         .await
         .ok()
         .and_then(|c| c.state)

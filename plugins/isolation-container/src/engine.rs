@@ -45,12 +45,8 @@ pub async fn connect(socket_path: &str, timeout_secs: u64) -> Result<Docker, Str
     if std::fs::symlink_metadata(socket_path).is_err() {
         return Err(unreachable("the socket does not exist".into()));
     }
-    let docker = Docker::connect_with_unix(
-        socket_path,
-        timeout_secs,
-        bollard::API_DEFAULT_VERSION,
-    )
-    .map_err(|e| unreachable(e.to_string()))?;
+    let docker = Docker::connect_with_unix(socket_path, timeout_secs, bollard::API_DEFAULT_VERSION)
+        .map_err(|e| unreachable(e.to_string()))?;
     docker
         .negotiate_version()
         .await
@@ -144,10 +140,7 @@ pub async fn ensure_image(
                 }
             }
             Err(e) => {
-                return Err(missing(&format!(
-                    "could not be pulled ({})",
-                    describe(&e)
-                )));
+                return Err(missing(&format!("could not be pulled ({})", describe(&e))));
             }
         }
     }

@@ -48,7 +48,9 @@ mod owner;
 mod params;
 
 pub use build::Spec;
-pub use leftovers::{LABEL_BUILD, LABEL_OWNER, LABEL_PLUGIN, LABEL_ROOT, Owner, PLUGIN_NAME, container_name};
+pub use leftovers::{
+    LABEL_BUILD, LABEL_OWNER, LABEL_PLUGIN, LABEL_ROOT, Owner, PLUGIN_NAME, container_name,
+};
 pub use lines::Lines;
 pub use owner::{RunAs, resolve as resolve_user};
 pub use params::{Checked, Params, image_allowed, parse_memory, with_tag};
@@ -99,7 +101,12 @@ impl ContainerIsolation {
                     request.script_path, request.build_root
                 ))
             })?;
-        let image = match request.project.container_base_image.as_deref().map(str::trim) {
+        let image = match request
+            .project
+            .container_base_image
+            .as_deref()
+            .map(str::trim)
+        {
             Some(i) if !i.is_empty() => i.to_string(),
             _ if !params.default_image.trim().is_empty() => params.default_image.trim().to_string(),
             _ => {
@@ -281,13 +288,16 @@ impl IsolationPlugin for ContainerIsolation {
         let plan = self.plan(request)?;
         self.host.message("----------\nBuilding...")?;
         if plan.run_as.give_back.is_some() {
-            owner::give_tree(Path::new(&plan.spec.root), (plan.run_as.uid, plan.run_as.gid))
-                .map_err(|e| {
-                    PluginError::failed(format!(
-                        "handing the build root {} to uid {}: {e}",
-                        plan.spec.root, plan.run_as.uid
-                    ))
-                })?;
+            owner::give_tree(
+                Path::new(&plan.spec.root),
+                (plan.run_as.uid, plan.run_as.gid),
+            )
+            .map_err(|e| {
+                PluginError::failed(format!(
+                    "handing the build root {} to uid {}: {e}",
+                    plan.spec.root, plan.run_as.uid
+                ))
+            })?;
         }
         let host = self.host;
         self.with_engine(engine::REQUEST_TIMEOUT_SECS, |docker| async move {
@@ -297,10 +307,7 @@ impl IsolationPlugin for ContainerIsolation {
             let removed = engine::remove(&docker, &plan.spec.name()).await;
             let outcome = ran?;
             removed.map_err(|e| {
-                PluginError::failed(format!(
-                    "removing container {}: {e}",
-                    plan.spec.name()
-                ))
+                PluginError::failed(format!("removing container {}: {e}", plan.spec.name()))
             })?;
             Ok(outcome)
         })

@@ -111,7 +111,8 @@ impl Params {
         if let Some(bad) = self.allowed_images.iter().find(|p| p.trim().is_empty()) {
             return Err(format!("allowed_images has an empty entry '{bad}'"));
         }
-        if !self.default_image.is_empty() && !image_allowed(&self.allowed_images, &self.default_image)
+        if !self.default_image.is_empty()
+            && !image_allowed(&self.allowed_images, &self.default_image)
         {
             return Err(format!(
                 "default_image '{}' is not in allowed_images",
@@ -174,8 +175,10 @@ pub fn image_allowed(allowed: &[String], image: &str) -> bool {
         return true;
     }
     let image_tagged = with_tag(image);
-    allowed.iter().any(|pattern| match pattern.strip_suffix('*') {
-        Some(prefix) => image.starts_with(prefix),
-        None => with_tag(pattern) == image_tagged,
-    })
+    allowed
+        .iter()
+        .any(|pattern| match pattern.strip_suffix('*') {
+            Some(prefix) => image.starts_with(prefix),
+            None => with_tag(pattern) == image_tagged,
+        })
 }

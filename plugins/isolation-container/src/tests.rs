@@ -101,7 +101,11 @@ fn bad_parameters_are_refused_with_the_reason() {
         assert_eq!(e.code, ErrorCode::InvalidParams, "{params}");
         assert!(e.message.contains(says), "{params}: {}", e.message);
     }
-    let ok = make(&host, json!({"memory": "256m", "cpus": 0.5, "network": false})).unwrap();
+    let ok = make(
+        &host,
+        json!({"memory": "256m", "cpus": 0.5, "network": false}),
+    )
+    .unwrap();
     assert_eq!(ok.config.memory_bytes, Some(256 << 20));
     assert_eq!(ok.config.nano_cpus, Some(500_000_000));
 }
@@ -111,7 +115,11 @@ fn the_image_is_the_projects_else_the_default_and_must_be_allowed() {
     let host = TestHost::unsupported();
     let plain = make(&host, json!({})).unwrap();
     let e = plain.plan(&request(None)).unwrap_err();
-    assert!(e.message.contains("container base image is not set"), "{}", e.message);
+    assert!(
+        e.message.contains("container base image is not set"),
+        "{}",
+        e.message
+    );
     let with_default = make(
         &host,
         json!({"default_image": "vespene-test/busybox:1", "allowed_images": ["vespene-test/*"]}),
@@ -143,7 +151,11 @@ fn the_container_is_never_privileged_and_follows_the_parameters() {
     // A non-root worker cannot hand the root to another uid.
     if !nix::unistd::geteuid().is_root() {
         let e = iso.unwrap().plan(&request(None)).unwrap_err();
-        assert!(e.message.contains("needs a worker running as root"), "{}", e.message);
+        assert!(
+            e.message.contains("needs a worker running as root"),
+            "{}",
+            e.message
+        );
         return;
     }
     let plan = iso.unwrap().plan(&request(None)).unwrap();
@@ -170,7 +182,10 @@ fn the_container_is_never_privileged_and_follows_the_parameters() {
     assert_eq!(labels[LABEL_PLUGIN], PLUGIN_NAME);
     assert_eq!(labels[LABEL_ROOT], "/srv/builds/42");
     assert!(plan.spec.name().starts_with("vespene-build-42-"));
-    assert_ne!(container_name(42, "/srv/builds/42"), container_name(42, "/other/42"));
+    assert_ne!(
+        container_name(42, "/srv/builds/42"),
+        container_name(42, "/other/42")
+    );
     assert_eq!(Owner::parse(&labels[LABEL_OWNER]), Some(Owner::current()));
     assert_eq!(body.working_dir.as_deref(), Some("/tmp/buildroot"));
 }
@@ -182,7 +197,11 @@ fn root_is_refused_unless_allowed() {
     let root = resolve_user("0:0", (0, 0), true).unwrap();
     assert_eq!((root.uid, root.gid, root.give_back), (0, 0, None));
     // A root worker's default build user is nobody.
-    if nix::unistd::User::from_name("nobody").ok().flatten().is_some() {
+    if nix::unistd::User::from_name("nobody")
+        .ok()
+        .flatten()
+        .is_some()
+    {
         let nobody = resolve_user("", (0, 0), false).unwrap();
         assert_eq!(nobody.shown, "nobody");
         assert_ne!(nobody.uid, 0);
@@ -221,13 +240,19 @@ fn owners_are_alive_while_their_process_is() {
         start: me.start + 1,
         ..me.clone()
     };
-    assert!(reused.is_dead_on(&me.host), "a pid reused by another process");
+    assert!(
+        reused.is_dead_on(&me.host),
+        "a pid reused by another process"
+    );
     let gone = Owner {
         pid: i32::MAX,
         ..me.clone()
     };
     assert!(gone.is_dead_on(&me.host));
-    assert!(!gone.is_dead_on("another-host"), "other hosts are left alone");
+    assert!(
+        !gone.is_dead_on("another-host"),
+        "other hosts are left alone"
+    );
     assert_eq!(
         Owner::parse("host/with/slashes/12/34").map(|o| (o.host, o.pid, o.start)),
         Some(("host/with/slashes".into(), 12, 34))
@@ -240,8 +265,9 @@ fn an_unreachable_engine_is_named_in_the_error() {
     let iso = make(&host, json!({"default_image": "img:1"})).unwrap();
     let e = iso.begin(&request(None)).unwrap_err();
     assert!(
-        e.message
-            .contains("cannot reach the Docker engine at unix:///nonexistent/vespene-test/docker.sock"),
+        e.message.contains(
+            "cannot reach the Docker engine at unix:///nonexistent/vespene-test/docker.sock"
+        ),
         "{}",
         e.message
     );
