@@ -34,9 +34,10 @@
 //! builds as its own uid, so what they write is its own.
 //!
 //! Every container is labelled with the build and its owner process
-//! (`leftovers`); each instance, when created (a worker starting) and at
-//! each build's `begin`, removes this plugin's containers whose owner
-//! process died on this host — a worker killed mid-build leaves nothing
+//! (`leftovers`); each instance, when created (a worker starting; on a
+//! thread of its own, so loading the plugin stays fast) and at each
+//! build's `begin`, removes this plugin's containers whose owner process
+//! died on this host — a worker killed mid-build leaves nothing
 //! once a worker starts again. The plugin makes no images or volumes
 //! besides a pulled base image (kept, as any pulled image).
 
@@ -56,14 +57,14 @@ pub use owner::{RunAs, resolve as resolve_user};
 pub use params::{Checked, Params, image_allowed, parse_memory, with_tag};
 
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vespene_plugin_api::kinds::isolation::IsolationRequest;
 use vespene_plugin_api::{
     CreateContext, Host, IsolationPlugin, LogLevel, Plugin, PluginError, RunOutcome, export_plugin,
 };
 
-/// How long the sweep at `create` may wait for the engine (it runs in
-/// every process that loads the plugin).
+/// How long the background sweep of `create` may wait for the engine.
 const CREATE_SWEEP_TIMEOUT_SECS: u64 = 5;
 
 /// The container isolation plugin.
@@ -72,6 +73,9 @@ pub struct ContainerIsolation {
     name: String,
     config: Checked,
     host: Host,
+    /// What the background sweep of `create` found, logged at the next
+    /// call.
+    reports: Arc<Mutex<Vec<(LogLevel, String)>>>,
 }
 
 /// What one build runs in, worked out from its request.
@@ -171,49 +175,46 @@ impl ContainerIsolation {
         })?
     }
 
-    /// Removes what dead workers left; says so in the host's log.
-    async fn sweep(&self, docker: &bollard::Docker) {
-        match leftovers::sweep(docker).await {
-            Ok(s) => {
-                if !s.removed.is_empty() {
-                    self.host.log(
-                        LogLevel::Info,
-                        &format!(
-                            "removed containers left by workers that died mid-build: {}",
-                            s.removed.join(", ")
-                        ),
-                    );
-                }
-                for f in s.failed {
-                    self.host.log(
-                        LogLevel::Warn,
-                        &format!("could not remove a dead worker's container {f}"),
-                    );
-                }
-            }
-            Err(e) => self.host.log(
-                LogLevel::Warn,
-                &format!(
-                    "could not list leftover containers: {}",
-                    engine::describe(&e)
-                ),
-            ),
+    /// Writes into the host's log what sweeps found, this one's and the
+    /// background one's of `create`.
+    fn report(&self, mut lines: Vec<(LogLevel, String)>) {
+        if let Ok(mut earlier) = self.reports.lock() {
+            lines.splice(0..0, earlier.drain(..));
+        }
+        for (level, line) in lines {
+            self.host.log(level, &line);
         }
     }
 
-    /// The sweep of `create`: only when the engine's socket is there, and
-    /// quietly when it cannot be reached (most processes loading the plugin
-    /// are not workers, and the engine may not be installed at all).
-    fn sweep_at_create(&self) {
+    /// The sweep of `create`, on a thread of its own so that loading the
+    /// plugin stays fast in every process (most are not workers): only when
+    /// the engine's socket is there, quietly when it cannot be reached (the
+    /// engine may not be installed at all). The host's services are not
+    /// used off the call's thread: what it found waits in `reports`.
+    fn sweep_in_background(&self) {
         if std::fs::symlink_metadata(self.socket()).is_err() {
             return;
         }
-        let result = self.with_engine(CREATE_SWEEP_TIMEOUT_SECS, |docker| async move {
-            self.sweep(&docker).await;
-            Ok(())
-        });
-        if let Err(e) = result {
-            self.host.log(LogLevel::Debug, &e.message);
+        let socket = self.socket().to_string();
+        let reports = Arc::clone(&self.reports);
+        let spawned = std::thread::Builder::new()
+            .name("container-sweep".into())
+            .spawn(move || {
+                let found = engine::block_on(async move {
+                    match engine::connect(&socket, CREATE_SWEEP_TIMEOUT_SECS).await {
+                        Ok(docker) => sweep_report(&docker).await,
+                        Err(_) => Vec::new(),
+                    }
+                });
+                if let (Ok(found), Ok(mut reports)) = (found, reports.lock()) {
+                    reports.extend(found);
+                }
+            });
+        if let Err(e) = spawned {
+            self.host.log(
+                LogLevel::Warn,
+                &format!("cannot start the sweep of leftover containers: {e}"),
+            );
         }
     }
 
@@ -228,6 +229,38 @@ impl ContainerIsolation {
     }
 }
 
+/// Removes what dead workers left, and says what it did.
+async fn sweep_report(docker: &bollard::Docker) -> Vec<(LogLevel, String)> {
+    match leftovers::sweep(docker).await {
+        Ok(s) => {
+            let mut lines = Vec::new();
+            if !s.removed.is_empty() {
+                lines.push((
+                    LogLevel::Info,
+                    format!(
+                        "removed containers left by workers that died mid-build: {}",
+                        s.removed.join(", ")
+                    ),
+                ));
+            }
+            lines.extend(s.failed.into_iter().map(|f| {
+                (
+                    LogLevel::Warn,
+                    format!("could not remove a dead worker's container {f}"),
+                )
+            }));
+            lines
+        }
+        Err(e) => vec![(
+            LogLevel::Warn,
+            format!(
+                "could not list leftover containers: {}",
+                engine::describe(&e)
+            ),
+        )],
+    }
+}
+
 impl Plugin for ContainerIsolation {
     fn create(ctx: CreateContext<'_>) -> Result<Self, PluginError> {
         let params: Params = ctx.params()?;
@@ -238,8 +271,9 @@ impl Plugin for ContainerIsolation {
             name: ctx.name.to_string(),
             config,
             host: ctx.host,
+            reports: Arc::default(),
         };
-        plugin.sweep_at_create();
+        plugin.sweep_in_background();
         Ok(plugin)
     }
 }
@@ -251,7 +285,7 @@ impl IsolationPlugin for ContainerIsolation {
         let image = plan.image.clone();
         let socket = self.socket().to_string();
         self.with_engine(engine::REQUEST_TIMEOUT_SECS, |docker| async move {
-            self.sweep(&docker).await;
+            self.report(sweep_report(&docker).await);
             let mut said = Ok(());
             let result = engine::ensure_image(&docker, &socket, &image, pull, |line| {
                 if said.is_ok() {
