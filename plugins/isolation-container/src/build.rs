@@ -97,12 +97,37 @@ impl Spec {
     }
 }
 
-/// Why the output stopped.
+/// How the container's run ended.
 enum End {
-    /// The container's output closed: it exited (or was removed).
-    Closed,
     Stopped,
     TimedOut,
+    /// It exited with this status.
+    Exited(i32),
+}
+
+/// Waits for the container to exit, checking for a stop and the deadline
+/// meanwhile.
+async fn wait_exit(
+    docker: &Docker,
+    id: &str,
+    name: &str,
+    host: &Host,
+    deadline: Option<Instant>,
+) -> Result<End, PluginError> {
+    let waiting = exit_code(docker, id, name);
+    tokio::pin!(waiting);
+    loop {
+        if host.stopped() {
+            return Ok(End::Stopped);
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(End::TimedOut);
+        }
+        tokio::select! {
+            code = &mut waiting => return code.map(End::Exited),
+            () = tokio::time::sleep(POLL) => {}
+        }
+    }
 }
 
 /// Hands complete lines to the host's output.
@@ -211,15 +236,22 @@ pub async fn run(
         if closed || now >= next_poll {
             next_poll = now + POLL;
             if host.stopped() {
-                break End::Stopped;
+                break Some(End::Stopped);
             }
             if closed {
-                break End::Closed;
+                break None;
             }
             if deadline.is_some_and(|d| now >= d) {
-                break End::TimedOut;
+                break Some(End::TimedOut);
             }
         }
+    };
+    let end = match end {
+        Some(end) => end,
+        // The output closed: normally the container exited; should the
+        // stream have broken with the container still running, its end is
+        // awaited under the same stop and deadline checks.
+        None => wait_exit(docker, &id, &name, host, deadline).await?,
     };
     let mut outcome = RunOutcome::default();
     match end {
@@ -235,9 +267,7 @@ pub async fn run(
                 .await
                 .map_err(PluginError::failed)?;
         }
-        End::Closed => {
-            outcome.exit_code = Some(exit_code(docker, &id, &name).await?);
-        }
+        End::Exited(code) => outcome.exit_code = Some(code),
     }
     sink.send(lines.take_all())?;
     if outcome.exit_code.is_some_and(|c| c != 0) && out_of_memory(docker, &id).await {
