@@ -6,6 +6,7 @@ mod authorization;
 mod bad_plugins;
 mod bookkeeping;
 mod builds;
+mod container;
 mod containment;
 mod http_api;
 mod http_auth;

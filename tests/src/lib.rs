@@ -2,6 +2,7 @@
 //! of its own (settings, data and plugin directories), and real plugin
 //! files.
 
+pub mod docker;
 pub mod engine;
 pub mod fixtures;
 pub mod harness;

@@ -99,12 +99,22 @@ impl CallScope for BuildScope {
         Ok(outcome.into())
     }
 
+    /// Appended text is stored like a command's lines: batched, and stored
+    /// once it has waited 200 ms, checked here and at every `status` call,
+    /// so a plugin streaming output itself (the container isolation) is
+    /// live while it polls for a stop.
     fn append(&self, stream: Stream, text: &str) -> Result<(), PluginError> {
-        self.log.borrow_mut().text(stream, text);
+        let mut log = self.log.borrow_mut();
+        log.text(stream, text);
+        log.tick();
         Ok(())
     }
 
     fn stopped(&self) -> bool {
+        // Not while the log is busy (an output filter asking, say).
+        if let Ok(mut log) = self.log.try_borrow_mut() {
+            log.tick();
+        }
         self.cancel.is_cancelled()
     }
 }
