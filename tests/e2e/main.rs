@@ -18,6 +18,7 @@ mod http_webhooks;
 mod isolation;
 mod leftovers;
 mod maintenance;
+mod org_import;
 mod pipelines;
 mod plugins;
 mod private_builds;

@@ -77,6 +77,10 @@ pub enum Command {
     /// A project's webhook secret and opt-ins; send it a sample push.
     #[command(subcommand)]
     Webhook(crate::commands::webhook::WebhookCommand),
+    /// Import an organization's repositories now: clone each, read its
+    /// .vespene file, create or update its project (workers also import
+    /// on the organization's refresh_minutes and force_rescan).
+    Import(crate::commands::import::ImportArgs),
 }
 
 #[derive(Debug, Subcommand)]

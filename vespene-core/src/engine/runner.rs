@@ -603,7 +603,7 @@ fn run_claimed(
     let id = build.id;
     let Some(project_id) = build.project_id else {
         let ending = Ending::failure(
-            "organization import builds are run by the importer, which this version does not have",
+            "organization import builds are run by the importer (engine::import), never queued for a worker",
             -1,
         );
         finish_without_log(app, &mut conn, &build, &ending)?;

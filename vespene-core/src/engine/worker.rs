@@ -271,8 +271,36 @@ fn wait_idle(
 }
 
 /// Runs the worker loop until `max_builds`, `max_wait`, `--build-id` or
-/// `shutdown` says to stop.
+/// `shutdown` says to stop. Beside it, an importer thread imports the
+/// pool's organizations when they are due (not with `--build-id`), so a
+/// slow or hanging forge never holds up builds.
 pub fn run(
+    app: &App,
+    options: &WorkerOptions,
+    shutdown: &AtomicBool,
+) -> Result<WorkerSummary, EngineError> {
+    if options.build_id.is_some() {
+        return run_builds(app, options, shutdown);
+    }
+    let claimer_uid = worker_uid(&worker_id_file(app))?;
+    let stop_importer = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let who = format!("{claimer_uid}:{}", std::process::id());
+        let stop = &stop_importer;
+        std::thread::Builder::new()
+            .name("importer".into())
+            .spawn_scoped(scope, move || {
+                super::import::serve(app, &options.pool, &who, stop)
+            })
+            .map_err(|e| EngineError::Worker(format!("cannot start the importer thread: {e}")))?;
+        let result = run_builds(app, options, shutdown);
+        stop_importer.store(true, Ordering::SeqCst);
+        result
+    })
+}
+
+/// The build loop of [`run`].
+fn run_builds(
     app: &App,
     options: &WorkerOptions,
     shutdown: &AtomicBool,

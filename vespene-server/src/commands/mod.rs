@@ -5,6 +5,7 @@ pub mod autoscaler;
 pub mod build;
 pub mod build_isolation;
 pub mod cleanup;
+pub mod import;
 pub mod login;
 pub mod migrate;
 mod plugins;
@@ -138,5 +139,6 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tutorial => tutorial::run(&env),
         Command::Autoscaler(a) => autoscaler::run(&env, a),
         Command::Webhook(c) => webhook::run(&env, c),
+        Command::Import(a) => import::run(&env, a),
     }
 }
