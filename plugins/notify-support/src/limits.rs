@@ -102,8 +102,16 @@ mod tests {
             parse(json!({"timeout_secs": 0})).unwrap_err(),
             "'timeout_secs' must be a whole number from 1 to 300, not 0"
         );
-        assert!(parse(json!({"retries": -1})).unwrap_err().contains("'retries'"));
-        assert!(parse(json!({"retries": "2"})).unwrap_err().contains("not \"2\""));
+        assert!(
+            parse(json!({"retries": -1}))
+                .unwrap_err()
+                .contains("'retries'")
+        );
+        assert!(
+            parse(json!({"retries": "2"}))
+                .unwrap_err()
+                .contains("not \"2\"")
+        );
     }
 
     #[test]

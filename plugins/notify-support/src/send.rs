@@ -66,7 +66,10 @@ fn attempts(n: u32) -> String {
 impl fmt::Display for Failure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Failure::Transport { reason, attempts: n } => {
+            Failure::Transport {
+                reason,
+                attempts: n,
+            } => {
                 write!(f, "{reason} ({})", attempts(*n))
             }
             Failure::RateLimited {

@@ -139,10 +139,9 @@ impl TriggerPlugin for SlackTrigger {
                 Ok(()) => notes.message(&format!("posted to {}: {text}", self.channel)),
                 Err(why) => notes.problem(&format!("could not post to {}: {why}", self.channel)),
             },
-            Err(failure) => notes.problem(&format!(
-                "could not post to {}: {failure}",
-                self.channel
-            )),
+            Err(failure) => {
+                notes.problem(&format!("could not post to {}: {failure}", self.channel))
+            }
         }
         Ok(())
     }
@@ -199,14 +198,20 @@ mod tests {
 
     #[test]
     fn the_request_is_chat_post_message() {
-        let t = make(json!({"channel": "general", "token": "xoxb-1", "base_url": "http://127.0.0.1:9/api/"})).unwrap();
+        let t = make(
+            json!({"channel": "general", "token": "xoxb-1", "base_url": "http://127.0.0.1:9/api/"}),
+        )
+        .unwrap();
         let r = t.request("Vespene Build 5 for project \"demo\" started");
         assert_eq!(r.url, "http://127.0.0.1:9/api/chat.postMessage");
         assert_eq!(
             String::from_utf8(r.body).unwrap(),
             r#"{"channel":"general","text":"Vespene Build 5 for project \"demo\" started"}"#
         );
-        assert!(r.headers.contains(&("authorization".into(), "Bearer xoxb-1".into())));
+        assert!(
+            r.headers
+                .contains(&("authorization".into(), "Bearer xoxb-1".into()))
+        );
     }
 
     #[test]
@@ -216,7 +221,11 @@ mod tests {
             judge(200, r#"{"ok":false,"error":"channel_not_found"}"#).unwrap_err(),
             "Slack refused the message: channel_not_found (HTTP 200)"
         );
-        assert!(judge(200, "<html>").unwrap_err().contains("not a JSON object: <html>"));
+        assert!(
+            judge(200, "<html>")
+                .unwrap_err()
+                .contains("not a JSON object: <html>")
+        );
         assert!(judge(200, "").unwrap_err().contains("(empty)"));
         assert!(judge(404, "{}").unwrap_err().contains("without \"ok\""));
     }

@@ -238,7 +238,10 @@ mod tests {
             String::from_utf8(r.body).unwrap(),
             r#"{"text": "Vespene Build 7 for project \"say \"hi\"\n\" failed"}"#
         );
-        assert_eq!(r.headers, vec![("content-type".to_string(), "application/json".to_string())]);
+        assert_eq!(
+            r.headers,
+            vec![("content-type".to_string(), "application/json".to_string())]
+        );
         assert_eq!(t.shown, "https://chat.example.com");
     }
 
@@ -256,12 +259,16 @@ mod tests {
             String::from_utf8(r.body).unwrap(),
             r#"{"id": 7, "ok": false, "p": "demo", "link": "https://ci.example.com/ui/build/7", "vars": {}}"#
         );
-        assert_eq!(r.headers[1], ("authorization".to_string(), "Bearer abc".to_string()));
+        assert_eq!(
+            r.headers[1],
+            ("authorization".to_string(), "Bearer abc".to_string())
+        );
     }
 
     #[test]
     fn a_body_that_is_not_json_is_not_sent() {
-        let t = make(json!({"url": "http://127.0.0.1:9/x", "body": "text {{ build.id }}"})).unwrap();
+        let t =
+            make(json!({"url": "http://127.0.0.1:9/x", "body": "text {{ build.id }}"})).unwrap();
         let why = t.request(&hook("demo")).unwrap_err();
         assert!(why.starts_with("the body is not JSON: "), "{why}");
     }
@@ -270,11 +277,26 @@ mod tests {
     fn parameters_are_checked() {
         for (params, why) in [
             (json!({}), "'url' is required"),
-            (json!({"url": "chat.example.com"}), "'url' must be an http://"),
-            (json!({"url": "http://x.example", "headers": ["a"]}), "'headers' must be a table"),
-            (json!({"url": "http://x.example", "headers": {"a b": "c"}}), "'a b' is not an HTTP header name"),
-            (json!({"url": "http://x.example", "body": "{{ x "}), "'body' is not a valid template"),
-            (json!({"url": "http://x.example", "retries": 11}), "'retries' must be a whole number"),
+            (
+                json!({"url": "chat.example.com"}),
+                "'url' must be an http://",
+            ),
+            (
+                json!({"url": "http://x.example", "headers": ["a"]}),
+                "'headers' must be a table",
+            ),
+            (
+                json!({"url": "http://x.example", "headers": {"a b": "c"}}),
+                "'a b' is not an HTTP header name",
+            ),
+            (
+                json!({"url": "http://x.example", "body": "{{ x "}),
+                "'body' is not a valid template",
+            ),
+            (
+                json!({"url": "http://x.example", "retries": 11}),
+                "'retries' must be a whole number",
+            ),
         ] {
             let err = make(params).unwrap_err();
             assert_eq!(err.code, ErrorCode::InvalidParams);
@@ -284,6 +306,9 @@ mod tests {
 
     #[test]
     fn secrets_in_the_url_are_not_shown() {
-        assert_eq!(scheme_and_host("https://u:pw@h.example:8443/hooks/x?t=1"), "https://h.example:8443");
+        assert_eq!(
+            scheme_and_host("https://u:pw@h.example:8443/hooks/x?t=1"),
+            "https://h.example:8443"
+        );
     }
 }

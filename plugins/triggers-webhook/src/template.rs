@@ -66,7 +66,11 @@ impl Body {
 }
 
 /// Prints `value` as JSON (strings without their quotes; see the module).
-fn json_formatter(out: &mut Output<'_>, _state: &mut State<'_, '_>, value: &Value) -> Result<(), Error> {
+fn json_formatter(
+    out: &mut Output<'_>,
+    _state: &mut State<'_, '_>,
+    value: &Value,
+) -> Result<(), Error> {
     let text = match value.kind() {
         ValueKind::Undefined => String::new(),
         ValueKind::String if value.is_safe() => value.as_str().unwrap_or_default().to_string(),

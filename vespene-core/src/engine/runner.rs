@@ -307,7 +307,10 @@ impl Run<'_> {
             .with_commit(checkout.commit.clone());
         for r in run_checked_out(registry, &req, &self.scope) {
             if let Err(e) = r.result {
-                self.message(&format!("pre trigger '{}' failed after checkout: {e}", r.name));
+                self.message(&format!(
+                    "pre trigger '{}' failed after checkout: {e}",
+                    r.name
+                ));
             }
         }
     }

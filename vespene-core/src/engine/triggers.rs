@@ -8,8 +8,8 @@
 
 use crate::plugins::{CallScope, Registry, with_scope};
 use crate::settings::Section;
-use vespene_plugin_api::{ErrorCode, PluginError};
 use vespene_plugin_api::kinds::trigger::{HookRequest, ops};
+use vespene_plugin_api::{ErrorCode, PluginError};
 
 /// How one trigger went.
 #[derive(Debug, Clone, PartialEq)]
