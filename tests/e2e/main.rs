@@ -17,6 +17,7 @@ mod http_webhooks;
 mod isolation;
 mod leftovers;
 mod maintenance;
+mod notify;
 mod pipelines;
 mod plugins;
 mod private_builds;

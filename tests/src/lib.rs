@@ -7,3 +7,4 @@ pub mod fixtures;
 pub mod harness;
 pub mod http;
 pub mod pgcluster;
+pub mod stub_http;
