@@ -6,13 +6,45 @@
 //! successes, error answers, 429 with and without a usable `Retry-After`,
 //! bodies that are not JSON, and a server that never answers.
 
-use crate::scm_common::{Done, git, make_readable, run_builds};
+use crate::scm_common::{Done, git, make_readable};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use vespene_core::authz::Actor;
 use vespene_core::db::builds::BuildStatus;
+use vespene_core::db::output::OutputStream;
+use vespene_core::engine::queue::{StartRequest, start_project};
+use vespene_e2e::engine::finish;
 use vespene_e2e::engine::{Backend, EngineSandbox};
 use vespene_e2e::stub_http::{Reply, StubServer};
+
+/// Queues a build of each project, runs them all on one worker and reads
+/// them once the worker is done, so the post triggers' messages are in.
+fn run_builds(
+    es: &EngineSandbox,
+    app: &vespene_core::app::App,
+    pool: &str,
+    projects: &[i64],
+) -> Vec<Done> {
+    let ids: Vec<i64> = projects
+        .iter()
+        .map(|p| {
+            start_project(app, &Actor::System, *p, &StartRequest::default())
+                .unwrap()
+                .build
+                .id
+        })
+        .collect();
+    let worker = es.worker(pool, &["--max-builds", &ids.len().to_string()]);
+    finish(worker);
+    ids.iter()
+        .map(|id| Done {
+            build: es.wait_build(app, *id, Duration::from_secs(5)),
+            messages: es.output(app, *id, OutputStream::Messages),
+            output: es.output(app, *id, OutputStream::Output),
+        })
+        .collect()
+}
 
 const TOKEN: &str = "xoxb-17-secret-token";
 
@@ -50,14 +82,19 @@ fn slack_429(id: &str) -> Reply {
     }
 }
 
-/// The bytes a request must have: request line, headers in order, blank
-/// line, body.
-fn request(line: &str, headers: &[(&str, &str)], body: &str) -> String {
+/// The bytes a request must have: request line, our headers in order,
+/// then those the client adds (`content-length`, `accept: */*` unless we
+/// gave one, `host`), blank line, body.
+fn request(line: &str, headers: &[(&str, &str)], host: &str, body: &str) -> String {
     let mut text = format!("{line} HTTP/1.1\r\n");
     for (k, v) in headers {
         text.push_str(&format!("{k}: {v}\r\n"));
     }
-    text.push_str(&format!("content-length: {}\r\n\r\n{body}", body.len()));
+    text.push_str(&format!("content-length: {}\r\n", body.len()));
+    if !headers.iter().any(|(k, _)| *k == "accept") {
+        text.push_str("accept: */*\r\n");
+    }
+    text.push_str(&format!("host: {host}\r\n\r\n{body}"));
     text
 }
 
@@ -70,9 +107,8 @@ fn slack_request(stub: &StubServer, text: &str) -> String {
             ("content-type", "application/json; charset=utf-8"),
             ("authorization", &format!("Bearer {TOKEN}")),
             ("user-agent", "Vespene"),
-            ("accept", "*/*"),
-            ("host", stub.authority()),
         ],
+        stub.authority(),
         &body,
     )
 }
@@ -101,7 +137,11 @@ fn slack_sandbox(stub: &StubServer, more: &str, sections: &[&str]) -> EngineSand
 
 const ALL: &[&str] = &["pre_triggers", "success_triggers", "failure_triggers"];
 
-fn projects(es: &EngineSandbox, app: &vespene_core::app::App, scripts: &[(&str, &str)]) -> Vec<i64> {
+fn projects(
+    es: &EngineSandbox,
+    app: &vespene_core::app::App,
+    scripts: &[(&str, &str)],
+) -> Vec<i64> {
     let pool = es.pool(app, "main");
     scripts
         .iter()
@@ -114,7 +154,10 @@ fn assert_status(d: &Done, status: BuildStatus) {
 }
 
 fn assert_says(d: &Done, part: &str) {
-    assert!(d.messages.contains(part), "expected {part:?} in the messages: {d:?}");
+    assert!(
+        d.messages.contains(part),
+        "expected {part:?} in the messages: {d:?}"
+    );
 }
 
 fn assert_no_token(done: &[Done]) {
@@ -135,7 +178,10 @@ fn slack_posts_the_originals_texts_byte_for_byte() {
     let ids = projects(
         &es,
         &app,
-        &[("good", "#!/bin/sh\necho fine\n"), ("bad", "#!/bin/sh\nexit 3\n")],
+        &[
+            ("good", "#!/bin/sh\necho fine\n"),
+            ("bad", "#!/bin/sh\nexit 3\n"),
+        ],
     );
     let done = run_builds(&es, &app, "main", &ids);
     assert_status(&done[0], BuildStatus::Success);
@@ -149,9 +195,18 @@ fn slack_posts_the_originals_texts_byte_for_byte() {
     ];
     let expected: Vec<String> = texts.iter().map(|t| slack_request(&stub, t)).collect();
     assert_eq!(stub.requests(), expected);
-    assert_says(&done[0], &format!("slack trigger 'notify': posted to general: {}", texts[0]));
-    assert_says(&done[0], &format!("slack trigger 'notify': posted to general: {}", texts[1]));
-    assert_says(&done[1], &format!("slack trigger 'notify': posted to general: {}", texts[3]));
+    assert_says(
+        &done[0],
+        &format!("slack trigger 'notify': posted to general: {}", texts[0]),
+    );
+    assert_says(
+        &done[0],
+        &format!("slack trigger 'notify': posted to general: {}", texts[1]),
+    );
+    assert_says(
+        &done[1],
+        &format!("slack trigger 'notify': posted to general: {}", texts[3]),
+    );
     assert_no_token(&done);
 }
 
@@ -162,9 +217,15 @@ fn slack_errors_rate_limits_and_malformed_answers_are_reported_and_never_fail_a_
         slack_429("python-slack-sdk-mock"),
         Reply::json(200, &slack_data("chat.postMessage.ok.json")),
         // Build 1, success: an error code with HTTP 200, as Slack does.
-        Reply::json(200, &slack_data("chat.postMessage.error.channel_not_found.json")),
+        Reply::json(
+            200,
+            &slack_data("chat.postMessage.error.channel_not_found.json"),
+        ),
         // Build 2, pre: the documented error example (pretty-printed).
-        Reply::json(200, &slack_data("chat.postMessage.error.too_many_attachments.json")),
+        Reply::json(
+            200,
+            &slack_data("chat.postMessage.error.too_many_attachments.json"),
+        ),
         // Build 2, success: a body cut short.
         Reply::json(200, br#"{"ok":tr"#),
         // Build 3, pre: 429 with an unreadable, a missing and a zero
@@ -183,7 +244,11 @@ fn slack_errors_rate_limits_and_malformed_answers_are_reported_and_never_fail_a_
     let es = slack_sandbox(&stub, ", retries = 2, max_retry_after_secs = 1", ALL);
     let app = es.app();
     let script = "#!/bin/sh\necho fine\n";
-    let ids = projects(&es, &app, &[("one", script), ("two", script), ("three", script)]);
+    let ids = projects(
+        &es,
+        &app,
+        &[("one", script), ("two", script), ("three", script)],
+    );
     let started = Instant::now();
     let done = run_builds(&es, &app, "main", &ids);
     for d in &done {
@@ -191,25 +256,87 @@ fn slack_errors_rate_limits_and_malformed_answers_are_reported_and_never_fail_a_
     }
     let [d1, d2, d3] = [&done[0], &done[1], &done[2]];
     let who = "slack trigger 'notify'";
-    assert_says(d1, &format!("{who}: rate limited (HTTP 429, Retry-After 1 s); retrying in 1 s (attempt 2 of 3)"));
-    assert_says(d1, &format!("{who}: posted to general: Vespene Build {} for project \"one\" started", d1.build.id));
-    assert_says(d1, &format!("{who}: could not post to general: Slack refused the message: channel_not_found (HTTP 200)"));
-    assert_says(d2, &format!("{who}: could not post to general: Slack refused the message: too_many_attachments (HTTP 200)"));
-    assert_says(d2, &format!("{who}: could not post to general: Slack answered HTTP 200 with a body that is not a JSON object: {{\"ok\":tr"));
-    assert_says(d3, &format!("{who}: rate limited (HTTP 429, no usable Retry-After); retrying in 1 s (attempt 2 of 3)"));
-    assert_says(d3, &format!("{who}: rate limited (HTTP 429, no usable Retry-After); retrying in 2 s (attempt 3 of 3)"));
-    assert_says(d3, &format!("{who}: could not post to general: rate limited (HTTP 429, Retry-After 0 s) (3 attempts)"));
-    assert_says(d3, &format!("{who}: could not post to general: rate limited (HTTP 429, Retry-After 5 s): longer than max_retry_after_secs, given up (1 attempt)"));
+    assert_says(
+        d1,
+        &format!(
+            "{who}: rate limited (HTTP 429, Retry-After 1 s); retrying in 1 s (attempt 2 of 3)"
+        ),
+    );
+    assert_says(
+        d1,
+        &format!(
+            "{who}: posted to general: Vespene Build {} for project \"one\" started",
+            d1.build.id
+        ),
+    );
+    assert_says(
+        d1,
+        &format!(
+            "{who}: could not post to general: Slack refused the message: channel_not_found (HTTP 200)"
+        ),
+    );
+    assert_says(
+        d2,
+        &format!(
+            "{who}: could not post to general: Slack refused the message: too_many_attachments (HTTP 200)"
+        ),
+    );
+    assert_says(
+        d2,
+        &format!(
+            "{who}: could not post to general: Slack answered HTTP 200 with a body that is not a JSON object: {{\"ok\":tr"
+        ),
+    );
+    assert_says(
+        d3,
+        &format!(
+            "{who}: rate limited (HTTP 429, no usable Retry-After); retrying in 1 s (attempt 2 of 3)"
+        ),
+    );
+    assert_says(
+        d3,
+        &format!(
+            "{who}: rate limited (HTTP 429, no usable Retry-After); retrying in 2 s (attempt 3 of 3)"
+        ),
+    );
+    assert_says(
+        d3,
+        &format!(
+            "{who}: could not post to general: rate limited (HTTP 429, Retry-After 0 s) (3 attempts)"
+        ),
+    );
+    assert_says(
+        d3,
+        &format!(
+            "{who}: could not post to general: rate limited (HTTP 429, Retry-After 5 s): longer than max_retry_after_secs, given up (1 attempt)"
+        ),
+    );
     // 1 s + 1 s + 2 s of waiting, not the 5 s asked for.
-    assert!(started.elapsed() < Duration::from_secs(60), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() < Duration::from_secs(60),
+        "{:?}",
+        started.elapsed()
+    );
     // Every attempt was the same request.
     let mut expected = Vec::new();
     for (d, name, n_pre, n_post) in [(d1, "one", 2, 1), (d2, "two", 1, 1), (d3, "three", 3, 1)] {
         for _ in 0..n_pre {
-            expected.push(slack_request(&stub, &format!("Vespene Build {} for project \"{name}\" started", d.build.id)));
+            expected.push(slack_request(
+                &stub,
+                &format!(
+                    "Vespene Build {} for project \"{name}\" started",
+                    d.build.id
+                ),
+            ));
         }
         for _ in 0..n_post {
-            expected.push(slack_request(&stub, &format!("Vespene Build {} for project \"{name}\" succeeded", d.build.id)));
+            expected.push(slack_request(
+                &stub,
+                &format!(
+                    "Vespene Build {} for project \"{name}\" succeeded",
+                    d.build.id
+                ),
+            ));
         }
     }
     assert_eq!(stub.requests(), expected);
@@ -229,14 +356,23 @@ fn a_server_that_never_answers_holds_a_build_no_longer_than_its_timeout() {
     let took = started.elapsed();
     for d in &done {
         assert_status(d, BuildStatus::Success);
-        assert_says(d, "slack trigger 'notify': no answer within 1 s (timeout_secs); retrying in 1 s (attempt 2 of 2)");
-        assert_says(d, "slack trigger 'notify': could not post to general: no answer within 1 s (timeout_secs) (2 attempts)");
+        assert_says(
+            d,
+            "slack trigger 'notify': no answer within 1 s (timeout_secs); retrying in 1 s (attempt 2 of 2)",
+        );
+        assert_says(
+            d,
+            "slack trigger 'notify': could not post to general: no answer within 1 s (timeout_secs) (2 attempts)",
+        );
         // The script ran after the trigger gave up.
         assert!(d.output.contains("fine"), "{d:?}");
     }
     assert_eq!(stub.requests().len(), 4);
     assert!(took >= Duration::from_secs(6), "{took:?}");
-    assert!(took < Duration::from_secs(40), "the worker was held up: {took:?}");
+    assert!(
+        took < Duration::from_secs(40),
+        "the worker was held up: {took:?}"
+    );
 }
 
 #[test]
@@ -254,7 +390,7 @@ fn webhook_posts_its_template_with_headers_byte_for_byte() {
     let es = sandbox_with(
         "vespene.plugins.triggers.webhook",
         &format!(
-            "{{ url = \"{}/hooks/s3cr3t\", public_url = \"https://ci.example.com\", headers = {{ Authorization = \"Bearer {TOKEN}\" }}, body = '{body}' }}",
+            "{{ url = \"{}/hooks/s3cr3t\", public_url = \"https://ci.example.com\", headers = {{ Authorization = \"Bearer {TOKEN}\" }}, body = \'\'\'{body}\'\'\' }}",
             stub.base()
         ),
         &["success_triggers", "failure_triggers"],
@@ -263,7 +399,10 @@ fn webhook_posts_its_template_with_headers_byte_for_byte() {
     let ids = projects(
         &es,
         &app,
-        &[("good", "#!/bin/sh\necho fine\n"), ("bad", "#!/bin/sh\nexit 3\n")],
+        &[
+            ("good", "#!/bin/sh\necho fine\n"),
+            ("bad", "#!/bin/sh\nexit 3\n"),
+        ],
     );
     let done = run_builds(&es, &app, "main", &ids);
     let (g, b) = (done[0].build.id, done[1].build.id);
@@ -273,9 +412,8 @@ fn webhook_posts_its_template_with_headers_byte_for_byte() {
             &[
                 ("content-type", "application/json"),
                 ("authorization", &format!("Bearer {TOKEN}")),
-                ("accept", "*/*"),
-                ("host", stub.authority()),
             ],
+            stub.authority(),
             &format!(
                 r#"{{"text": "Vespene Build {id} for project \"{name}\" {verb}", "id": {id}, "status": "{status}", "project": "{name}", "link": "https://ci.example.com/ui/build/{id}", "ok": {ok}, "commit": null}}"#
             ),
@@ -290,11 +428,22 @@ fn webhook_posts_its_template_with_headers_byte_for_byte() {
     );
     let host = stub.base();
     assert_status(&done[0], BuildStatus::Success);
-    assert_says(&done[0], &format!("webhook trigger 'notify': delivered to {host} (HTTP 200)"));
+    assert_says(
+        &done[0],
+        &format!("webhook trigger 'notify': delivered to {host} (HTTP 200)"),
+    );
     assert_status(&done[1], BuildStatus::Failure);
-    assert_says(&done[1], &format!("webhook trigger 'notify': {host} refused the notification: HTTP 400: {{\"id\":\"web.incoming_webhook.parse.app_error\",\"message\":\"Unable to parse incoming data\"}}"));
+    assert_says(
+        &done[1],
+        &format!(
+            "webhook trigger 'notify': {host} refused the notification: HTTP 400: {{\"id\":\"web.incoming_webhook.parse.app_error\",\"message\":\"Unable to parse incoming data\"}}"
+        ),
+    );
     for d in &done {
-        assert!(!d.messages.contains("s3cr3t"), "the URL's secret leaked: {d:?}");
+        assert!(
+            !d.messages.contains("s3cr3t"),
+            "the URL's secret leaked: {d:?}"
+        );
     }
     assert_no_token(&done);
 }
@@ -317,7 +466,11 @@ fn git_daemon(base: &Path) -> Daemon {
         .port();
     let child = Command::new("git")
         .args(["daemon", "--reuseaddr", "--export-all"])
-        .args(["--listen=127.0.0.1", "--listen=127.0.0.2", "--listen=127.0.0.3"])
+        .args([
+            "--listen=127.0.0.1",
+            "--listen=127.0.0.2",
+            "--listen=127.0.0.3",
+        ])
         .arg(format!("--port={port}"))
         .arg(format!("--base-path={}", base.display()))
         .arg(base)
@@ -340,9 +493,13 @@ fn repository(base: &Path) -> String {
     let work = base.join("work");
     std::fs::create_dir_all(&work).unwrap();
     git(&work, &["init", "-q", "-b", "main"]);
-    let sha = crate::scm_common::commit(&work, &[("README", "hello\n")], "first", "dev@example.com");
+    let sha =
+        crate::scm_common::commit(&work, &[("README", "hello\n")], "first", "dev@example.com");
     std::fs::create_dir_all(base.join("o")).unwrap();
-    git(base, &["clone", "-q", "--bare", work.to_str().unwrap(), "o/r.git"]);
+    git(
+        base,
+        &["clone", "-q", "--bare", work.to_str().unwrap(), "o/r.git"],
+    );
     make_readable(base);
     sha
 }
@@ -356,7 +513,8 @@ fn commit_status_reports_pending_then_the_result_on_github_gitlab_and_gitea() {
         Reply::raw(
             201,
             &[("content-type", "application/json; charset=utf-8")],
-            format!(r#"{{"id":1,"state":"{state}","description":"d","context":"vespene"}}"#).as_bytes(),
+            format!(r#"{{"id":1,"state":"{state}","description":"d","context":"vespene"}}"#)
+                .as_bytes(),
         )
     };
     let github = StubServer::start(
@@ -370,7 +528,11 @@ fn commit_status_reports_pending_then_the_result_on_github_gitlab_and_gitea() {
         "127.0.0.2",
         vec![
             created("pending"),
-            Reply::raw(401, &[("content-type", "application/json")], br#"{"message":"401 Unauthorized"}"#),
+            Reply::raw(
+                401,
+                &[("content-type", "application/json")],
+                br#"{"message":"401 Unauthorized"}"#,
+            ),
         ],
     );
     let gitea = StubServer::start("127.0.0.3", vec![created("pending"), created("failure")]);
@@ -429,8 +591,8 @@ fn commit_status_reports_pending_then_the_result_on_github_gitlab_and_gitea() {
                 ("authorization", &format!("Bearer {TOKEN}-gh")),
                 ("user-agent", "Vespene"),
                 ("x-github-api-version", "2022-11-28"),
-                ("host", github.authority()),
             ],
+            github.authority(),
             &json(state, id, what, "context"),
         )
     };
@@ -441,9 +603,8 @@ fn commit_status_reports_pending_then_the_result_on_github_gitlab_and_gitea() {
                 ("content-type", "application/json"),
                 ("private-token", &format!("{TOKEN}-gl")),
                 ("user-agent", "Vespene"),
-                ("accept", "*/*"),
-                ("host", gitlab.authority()),
             ],
+            gitlab.authority(),
             &json(state, id, what, "name"),
         )
     };
@@ -454,31 +615,47 @@ fn commit_status_reports_pending_then_the_result_on_github_gitlab_and_gitea() {
                 ("content-type", "application/json"),
                 ("authorization", &format!("token {TOKEN}-gt")),
                 ("user-agent", "Vespene"),
-                ("accept", "*/*"),
-                ("host", gitea.authority()),
             ],
+            gitea.authority(),
             &json(state, id, what, "context"),
         )
     };
     let (a, b, c) = (gh.build.id, gl.build.id, gt.build.id);
     assert_eq!(
         github.requests(),
-        vec![github_request("pending", a, "is running"), github_request("success", a, "succeeded")]
+        vec![
+            github_request("pending", a, "is running"),
+            github_request("success", a, "succeeded")
+        ]
     );
     assert_eq!(
         gitlab.requests(),
-        vec![gitlab_request("pending", b, "is running"), gitlab_request("success", b, "succeeded")]
+        vec![
+            gitlab_request("pending", b, "is running"),
+            gitlab_request("success", b, "succeeded")
+        ]
     );
     assert_eq!(
         gitea.requests(),
-        vec![gitea_request("pending", c, "is running"), gitea_request("failure", c, "failed")]
+        vec![
+            gitea_request("pending", c, "is running"),
+            gitea_request("failure", c, "failed")
+        ]
     );
     let who = "commit_status trigger 'notify'";
     let at = format!("o/r@{}", &sha[..12]);
-    assert_says(gh, &format!("{who}: the forge refused the status for {at}: HTTP 422: Validation Failed [{{\"resource\":\"Status\",\"code\":\"custom\",\"field\":\"sha\"}}]"));
+    assert_says(
+        gh,
+        &format!(
+            "{who}: the forge refused the status for {at}: HTTP 422: Validation Failed [{{\"resource\":\"Status\",\"code\":\"custom\",\"field\":\"sha\"}}]"
+        ),
+    );
     assert_says(gh, &format!("{who}: status 'success' reported on {at}"));
     assert_says(gl, &format!("{who}: status 'pending' reported on {at}"));
-    assert_says(gl, &format!("{who}: the forge refused the status for {at}: HTTP 401: 401 Unauthorized"));
+    assert_says(
+        gl,
+        &format!("{who}: the forge refused the status for {at}: HTTP 401: 401 Unauthorized"),
+    );
     assert_says(gt, &format!("{who}: status 'pending' reported on {at}"));
     assert_says(gt, &format!("{who}: status 'failure' reported on {at}"));
     assert!(!none.messages.contains(who), "{none:?}");
