@@ -19,6 +19,7 @@ mod isolation;
 mod leftovers;
 mod maintenance;
 mod org_import;
+mod notify;
 mod pipelines;
 mod plugins;
 mod private_builds;

@@ -8,3 +8,4 @@ pub mod fixtures;
 pub mod harness;
 pub mod http;
 pub mod pgcluster;
+pub mod stub_http;

@@ -12,7 +12,7 @@ use super::log::{BuildLog, FilterChain};
 use super::queue::release_active;
 use super::ssh::{BuildKeys, Key};
 use super::store::DbLogStore;
-use super::triggers::run_section;
+use super::triggers::{run_checked_out, run_section};
 use super::wake::Listener;
 use super::{EngineError, persist, pipeline};
 use crate::app::App;
@@ -300,6 +300,29 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The pre triggers that report on the commit (commit statuses) hear
+    /// of it once the checkout has recorded it; their errors are reported
+    /// and never fail the build.
+    fn checked_out(&self, checkout: &CheckoutResult) {
+        let registry = &self.app.plugins.registry;
+        if registry.section(Section::PreTriggers).is_empty() || checkout.revision.is_empty() {
+            return;
+        }
+        let mut info = self.info.clone();
+        info.revision = checkout.revision.clone();
+        info.revision_username = checkout.revision_username.clone();
+        let req = HookRequest::new(Event::Pre, info, self.project_info.clone())
+            .with_commit(checkout.commit.clone());
+        for r in run_checked_out(registry, &req, &self.scope) {
+            if let Err(e) = r.result {
+                self.message(&format!(
+                    "pre trigger '{}' failed after checkout: {e}",
+                    r.name
+                ));
+            }
+        }
     }
 
     fn ssh_keys(&self, conn: &mut DbConn) -> Result<Option<BuildKeys>, Ending> {
@@ -677,6 +700,7 @@ fn run_claimed(
         if run.stopped() {
             return Err(Ending::aborted("build stopped by request"));
         }
+        run.checked_out(&revision);
         let (script, vars) = run.write_files()?;
         Ok(run.isolate(&pool, script, vars))
     })()
@@ -754,7 +778,8 @@ fn run_claimed(
         run.cancel = CancelToken::new();
         run.rescope(Vec::new());
         run.message("----------\nPost hooks...");
-        let req = HookRequest::new(event, final_info, run.project_info.clone());
+        let req = HookRequest::new(event, final_info, run.project_info.clone())
+            .with_commit(revision.commit.clone());
         for r in run_section(&app.plugins.registry, section, &req, &run.scope) {
             if let Err(e) = r.result {
                 run.message(&format!(

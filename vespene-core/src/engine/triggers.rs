@@ -8,8 +8,8 @@
 
 use crate::plugins::{CallScope, Registry, with_scope};
 use crate::settings::Section;
-use vespene_plugin_api::PluginError;
 use vespene_plugin_api::kinds::trigger::{HookRequest, ops};
+use vespene_plugin_api::{ErrorCode, PluginError};
 
 /// How one trigger went.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +18,37 @@ pub struct TriggerResult {
     pub name: String,
     pub plugin: String,
     pub result: Result<(), PluginError>,
+}
+
+/// Tells every `pre_triggers` entry that the checkout recorded the commit
+/// ([`ops::CHECKED_OUT`]), in order. Entries that do not implement it
+/// (`unsupported`) are left out of the results; the others' errors are for
+/// the build's messages, they never fail it.
+#[allow(clippy::borrowed_box)] // the scope's type is what `with_scope` takes
+pub fn run_checked_out(
+    registry: &Registry,
+    request: &HookRequest,
+    scope: &Box<dyn CallScope>,
+) -> Vec<TriggerResult> {
+    let Ok(args) = serde_json::to_string(request) else {
+        return Vec::new();
+    };
+    registry
+        .section(Section::PreTriggers)
+        .iter()
+        .filter_map(|configured| {
+            let result = with_scope(scope, || {
+                configured.instance().call(ops::CHECKED_OUT, &args)
+            })
+            .map(|_| ());
+            let unsupported = matches!(&result, Err(e) if e.code == ErrorCode::Unsupported);
+            (!unsupported).then(|| TriggerResult {
+                name: configured.name().to_string(),
+                plugin: configured.entry.plugin.clone(),
+                result,
+            })
+        })
+        .collect()
 }
 
 /// Runs the triggers of `section` for `request`, in order.
