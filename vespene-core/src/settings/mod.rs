@@ -25,6 +25,10 @@ pub const PLUGIN_PATH_ENV: &str = "VESPENE_PLUGIN_PATH";
 pub const DEFAULT_SETTINGS_DIR: &str = "/etc/vespene";
 /// Where the package installs the stock plugins.
 pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/vespene/plugins";
+/// Where admins put their own plugins (the package creates it empty):
+/// searched before [`SYSTEM_PLUGIN_DIR`], so a plugin here replaces a stock
+/// one of the same name.
+pub const LOCAL_PLUGIN_DIR: &str = "/usr/local/lib/vespene/plugins";
 
 /// A problem with the settings, naming where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -370,7 +374,8 @@ impl Settings {
 
     /// The plugin path: the `plugin_path` setting, then
     /// `VESPENE_PLUGIN_PATH`, then the directory of the running executable
-    /// (a source checkout's `target/<profile>`) and the packaged directory.
+    /// (a source checkout's `target/<profile>`), the admins' local directory
+    /// and the packaged directory.
     pub fn plugin_dirs(&self) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = Vec::new();
         let mut push = |p: PathBuf| {
@@ -386,6 +391,7 @@ impl Settings {
         {
             push(dir);
         }
+        push(PathBuf::from(LOCAL_PLUGIN_DIR));
         push(PathBuf::from(SYSTEM_PLUGIN_DIR));
         dirs
     }
