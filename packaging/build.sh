@@ -13,7 +13,7 @@
 #   --out DIR          where the packages go (default: target/packages)
 #   --version VERSION  package version (default: the workspace's)
 #   --settings DIR     the shipped settings.d (default: etc/vespene/settings.d)
-#   --maintainer ID    the packager, "NAME <EMAIL>" (default: VESPENE_MAINTAINER,
+#   --maintainer ID    the packager, "NAME <EMAIL>" (default: PACKAGER,
 #                      else git's user.name and user.email)
 #
 # Needs cargo, jq, dpkg-deb, dpkg-shlibdeps, rpmbuild and binutils (strip);
@@ -28,7 +28,7 @@ build=1
 out=""
 version=""
 settings_src=etc/vespene/settings.d
-maintainer="${VESPENE_MAINTAINER:-}"
+maintainer="${PACKAGER:-}"
 while [ $# -gt 0 ]; do
     case "$1" in
     --profile) profile=$2; shift 2 ;;
@@ -51,7 +51,7 @@ if [ -z "$maintainer" ]; then
     name=$(git config user.name 2>/dev/null || true)
     email=$(git config user.email 2>/dev/null || true)
     [ -n "$name" ] && [ -n "$email" ] ||
-        die "say who packages it: --maintainer \"NAME <EMAIL>\" (or VESPENE_MAINTAINER, or git's user.name and user.email)"
+        die "say who packages it: --maintainer \"NAME <EMAIL>\" (or PACKAGER, or git's user.name and user.email)"
     maintainer="$name <$email>"
 fi
 case "$maintainer" in
