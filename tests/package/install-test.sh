@@ -22,7 +22,11 @@ cd "$(dirname "$0")/../.."
 started=$(date +%s)
 
 die() { echo "package install test: FAILED: $*" >&2; exit 1; }
-[ "$(id -u)" = 0 ] || die "run it as root (it installs packages into a root of its own)"
+if [ "$(id -u)" != 0 ]; then
+    if [ "${CI:-}" = true ]; then die "run it as root (it installs packages into roots of its own)"; fi
+    echo "package install test: SKIPPED: not root (.ci/run runs it as root)" >&2
+    exit 0
+fi
 for tool in docker debootstrap lintian rpm rpmbuild dpkg-deb jq cc make; do
     if ! command -v "$tool" >/dev/null; then
         if [ "${CI:-}" = true ]; then die "'$tool' is not installed"; fi
@@ -43,7 +47,7 @@ target_dir=$(cargo metadata --no-deps --format-version 1 | jq -r .target_directo
 work=$target_dir/package-test
 rm -rf "$work"
 mkdir -p "$work"
-export PACKAGER=${PACKAGER:-Vespene install test <install-test@vespene.invalid>}
+export PACKAGER="${PACKAGER:-Vespene install test <install-test@vespene.invalid>}"
 container=""
 cleanup() {
     [ -z "$container" ] || docker rm -f "$container" >/dev/null 2>&1 || true
