@@ -136,20 +136,10 @@ impl App {
     ) -> Result<FirstRun, Box<dyn std::error::Error + Send + Sync>> {
         use crate::authz::Actor;
         use crate::ops::{PageRequest, WorkerPoolInput};
-        let mut first = FirstRun::default();
-        let users = self.ops.users().list(
-            &Actor::System,
-            &Default::default(),
-            PageRequest {
-                page: 1,
-                size: Some(1),
-            },
-        )?;
-        if users.items.is_empty() {
-            let password = random_password(20)?;
-            crate::accounts::create_user(&self.db, "admin", Some(&password), true)?;
-            first.admin_password = Some(password);
-        }
+        let mut first = FirstRun {
+            admin_password: crate::accounts::create_first_admin(&self.db)?,
+            ..FirstRun::default()
+        };
         let pools = self.ops.worker_pools().list(
             &Actor::System,
             &Default::default(),

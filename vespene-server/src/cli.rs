@@ -54,7 +54,7 @@ pub enum Command {
     #[command(subcommand)]
     Build(crate::commands::build::BuildCommand),
     /// Apply the embedded database migrations to the configured database.
-    Migrate,
+    Migrate(crate::commands::migrate::MigrateArgs),
     /// Users, their passwords and personal API tokens.
     #[command(subcommand)]
     User(crate::commands::users::UserCommand),

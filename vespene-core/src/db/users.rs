@@ -208,6 +208,11 @@ pub fn administrator_id(conn: &mut DbConn) -> Result<Option<i64>, DbError> {
         .optional()?)
 }
 
+/// Whether any user exists.
+pub fn any_user(conn: &mut DbConn) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(t::users.select(t::id))).get_result(conn)?)
+}
+
 /// Whether any superuser exists.
 pub fn any_superuser(conn: &mut DbConn) -> Result<bool, DbError> {
     Ok(diesel::select(diesel::dsl::exists(

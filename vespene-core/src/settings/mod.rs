@@ -25,6 +25,21 @@ pub const PLUGIN_PATH_ENV: &str = "VESPENE_PLUGIN_PATH";
 pub const DEFAULT_SETTINGS_DIR: &str = "/etc/vespene";
 /// Where the package installs the stock plugins.
 pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/vespene/plugins";
+/// Directories of installed programs: an executable there (the package's
+/// `/usr/bin/vespene`) does not put its directory on the plugin path, which
+/// would make every `.so` there a candidate (Debian's `/usr/bin/ld.so`).
+const SYSTEM_BIN_DIRS: [&str; 6] = [
+    "/usr/bin",
+    "/usr/sbin",
+    "/bin",
+    "/sbin",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+];
+/// Where admins put their own plugins (the package creates it empty):
+/// searched before [`SYSTEM_PLUGIN_DIR`], so a plugin here replaces a stock
+/// one of the same name.
+pub const LOCAL_PLUGIN_DIR: &str = "/usr/local/lib/vespene/plugins";
 
 /// A problem with the settings, naming where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -370,7 +385,8 @@ impl Settings {
 
     /// The plugin path: the `plugin_path` setting, then
     /// `VESPENE_PLUGIN_PATH`, then the directory of the running executable
-    /// (a source checkout's `target/<profile>`) and the packaged directory.
+    /// (a source checkout's `target/<profile>`; not a system directory such
+    /// as `/usr/bin`), the admins' local directory and the packaged one.
     pub fn plugin_dirs(&self) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = Vec::new();
         let mut push = |p: PathBuf| {
@@ -383,9 +399,11 @@ impl Settings {
         if let Some(dir) = std::env::current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(Path::to_path_buf))
+            .filter(|dir| !SYSTEM_BIN_DIRS.iter().any(|bin| dir == Path::new(bin)))
         {
             push(dir);
         }
+        push(PathBuf::from(LOCAL_PLUGIN_DIR));
         push(PathBuf::from(SYSTEM_PLUGIN_DIR));
         dirs
     }

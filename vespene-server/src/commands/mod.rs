@@ -130,7 +130,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(a) => worker::run(&env, a),
         Command::Project(c) => project::run(&env, c),
         Command::Build(c) => build::run(&env, c),
-        Command::Migrate => migrate::run(&env),
+        Command::Migrate(args) => migrate::run(&env, args),
         Command::User(c) => users::run(&env, c),
         Command::Secrets(c) => secrets::run(&env, c),
         Command::Apply(a) => apply::apply(&env, a),
