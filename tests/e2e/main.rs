@@ -26,5 +26,6 @@ mod scm_common;
 mod scm_git;
 mod scm_svn;
 mod stress;
+mod ui;
 mod up;
 mod variables;

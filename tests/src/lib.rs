@@ -4,6 +4,7 @@
 
 pub mod engine;
 pub mod fixtures;
+pub mod browser;
 pub mod harness;
 pub mod http;
 pub mod pgcluster;

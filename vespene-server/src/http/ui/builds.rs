@@ -11,7 +11,6 @@ use serde_json::{Map, Value, json};
 use vespene_core::db::json::{QuestionType, parse_launch_questions};
 use vespene_core::engine::queue::{StartRequest, start_project, stop_build};
 use vespene_core::ops::{BuildFilter, BuildStatus, OutputStream};
-use vespene_plugin_api::kinds::authorization::Action;
 
 /// Lines of a log the build page shows at first (the rest on demand).
 pub const TAIL_LINES: i64 = 2000;
@@ -129,7 +128,7 @@ async fn detail(ctx: Ctx, id: web::Path<i64>) -> Result<HttpResponse, UiError> {
         Ok::<_, ApiError>(json!({
             "build": b,
             "project_name": project,
-            "active": build.status().is_active(),
+            "active": !build.status().is_complete() || build.status() == BuildStatus::Aborting,
             "can_stop": can_stop,
             "variables": pretty(&build.variables),
             "launch_answers": pretty(&build.launch_answers),
@@ -267,7 +266,7 @@ async fn start(
 async fn questions(ctx: &Ctx, id: i64) -> Result<(String, Vec<Value>), UiError> {
     let (app, actor) = (ctx.app(), ctx.caller.actor.clone());
     let detail = blocking(move || {
-        if !app.ops.projects().can(&actor, Action::Start, Some(id))? {
+        if !app.ops.projects().can_start(&actor, id)? {
             return Err(ApiError::new(
                 403,
                 "forbidden",

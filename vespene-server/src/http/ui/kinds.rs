@@ -143,7 +143,7 @@ impl UiKind for Projects {
                 status("last_successful_build_id"),
             );
             let id = row["id"].as_i64().unwrap_or(0);
-            let can_start = app.ops.projects().can(actor, Action::Start, Some(id))?;
+            let can_start = app.ops.projects().can_start(actor, id)?;
             let stoppable = active
                 .as_ref()
                 .is_some_and(|a| matches!(a["status"].as_str(), Some("QUEUED" | "RUNNING")));

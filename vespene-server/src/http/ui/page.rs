@@ -420,3 +420,21 @@ pub async fn logout(
         .cookie(flash_cookie("ok", "Logged out."))
         .finish())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_template_compiles_and_the_login_page_renders() {
+        let html = render_bare(
+            "login.html",
+            &json!({"next": "/ui/", "username": "<me>", "error": "no", "flash": null}),
+        )
+        .unwrap();
+        assert!(html.contains("&lt;me&gt;"), "escaped: {html}");
+        assert_eq!(safe_next(Some("//evil.example/")), "/ui/");
+        assert_eq!(safe_next(Some("/ui/builds?x=1")), "/ui/builds?x=1");
+        assert_eq!(when(Some("2026-12-04T06:38:00.5".into())), "Dec 04 2026, 06:38:00 AM");
+    }
+}

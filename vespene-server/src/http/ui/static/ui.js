@@ -3,6 +3,9 @@
 // output (SSE, or polling the output API where the stream is missing) and
 // the live pipeline map.
 "use strict";
+// Script errors are kept for the browser tests to report.
+window.__ui_errors = [];
+window.addEventListener("error", function (e) { window.__ui_errors.push(String(e.message)); });
 (function () {
   function $(sel, root) { return (root || document).querySelector(sel); }
   function $$(sel, root) { return Array.prototype.slice.call((root || document).querySelectorAll(sel)); }
@@ -130,7 +133,7 @@
           if (complete && done) { ended(status); return; }
           done = complete;
           setTimeout(step, complete ? 200 : 1000);
-        }).catch(function () { setTimeout(step, 3000); });
+        }).catch(function (e) { window.__ui_errors.push("poll: " + e); setTimeout(step, 3000); });
       }
       step();
     }
