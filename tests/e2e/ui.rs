@@ -129,7 +129,10 @@ fn web_ui_in_a_browser() {
         "return document.querySelector('#log-output').textContent.indexOf('line 3') >= 0;",
         LONG,
     );
-    assert_eq!(b.script("return window.__same_page === true;", json!([])), json!(true));
+    assert_eq!(
+        b.script("return window.__same_page === true;", json!([])),
+        json!(true)
+    );
     shot(&b, "build-live", 1280);
     b.wait_for(
         "SUCCESS",
@@ -139,9 +142,17 @@ fn web_ui_in_a_browser() {
     shot(&b, "build-done", 1280);
 
     // Stop a long build: it ends ABORTED.
-    let pool = app.ops.worker_pools().id_by_name(&Actor::System, "pool1").unwrap();
+    let pool = app
+        .ops
+        .worker_pools()
+        .id_by_name(&Actor::System, "pool1")
+        .unwrap();
     es.project(&app, "long", pool, "#!/bin/sh\necho started\nsleep 300\n");
-    let long = app.ops.projects().id_by_name(&Actor::System, "long").unwrap();
+    let long = app
+        .ops
+        .projects()
+        .id_by_name(&Actor::System, "long")
+        .unwrap();
     b.goto(&url("/ui/projects?name=long"));
     b.press(&format!("form[action='/ui/projects/{long}/start'] button"));
     b.wait_for(
@@ -165,7 +176,9 @@ fn web_ui_in_a_browser() {
         ProjectInput {
             name: "ask".into(),
             worker_pool_id: pool,
-            script: "#!/bin/sh\necho 'color={{ color }} tags={{ tags|join(\",\") }} msg={{ msg }}'\n".into(),
+            script:
+                "#!/bin/sh\necho 'color={{ color }} tags={{ tags|join(\",\") }} msg={{ msg }}'\n"
+                    .into(),
             launch_questions: questions.into(),
             ..ProjectInput::default()
         },
@@ -191,7 +204,13 @@ fn web_ui_in_a_browser() {
     let stage = |name: &str| {
         app.ops
             .stages()
-            .create(&Actor::System, &StageInput { name: name.into(), ..StageInput::default() })
+            .create(
+                &Actor::System,
+                &StageInput {
+                    name: name.into(),
+                    ..StageInput::default()
+                },
+            )
             .unwrap()
             .stage
             .id
@@ -202,7 +221,11 @@ fn web_ui_in_a_browser() {
         .pipelines()
         .create(
             &Actor::System,
-            &PipelineInput { name: "release".into(), stages: vec![Some(s1), Some(s2)], ..PipelineInput::default() },
+            &PipelineInput {
+                name: "release".into(),
+                stages: vec![Some(s1), Some(s2)],
+                ..PipelineInput::default()
+            },
         )
         .unwrap()
         .pipeline
@@ -224,9 +247,15 @@ fn web_ui_in_a_browser() {
             },
         );
     }
-    let compile = app.ops.projects().id_by_name(&Actor::System, "compile").unwrap();
+    let compile = app
+        .ops
+        .projects()
+        .id_by_name(&Actor::System, "compile")
+        .unwrap();
     b.goto(&url(&format!("/ui/pipelines/{pipeline}/map")));
-    b.press(&format!("form[action='/ui/projects/{compile}/start'] button"));
+    b.press(&format!(
+        "form[action='/ui/projects/{compile}/start'] button"
+    ));
     b.goto(&url(&format!("/ui/pipelines/{pipeline}/map")));
     b.wait_for(
         "a running stage on the map",
@@ -245,11 +274,19 @@ fn web_ui_in_a_browser() {
     let last_build = app
         .ops
         .builds()
-        .list(&Actor::System, &BuildFilter::default(), PageRequest::default())
+        .list(
+            &Actor::System,
+            &BuildFilter::default(),
+            PageRequest::default(),
+        )
         .unwrap()
         .items[0]
         .id;
-    let web = app.ops.projects().id_by_name(&Actor::System, "web").unwrap();
+    let web = app
+        .ops
+        .projects()
+        .id_by_name(&Actor::System, "web")
+        .unwrap();
     let pages = [
         ("dashboard", "/ui/".to_string()),
         ("projects", "/ui/projects".to_string()),
@@ -281,7 +318,12 @@ fn web_ui_in_a_browser() {
         format!("/ui/projects/{web}/start_prompt"),
     ] {
         let r = bob_c.get(&path);
-        assert!(matches!(r.status, 403 | 404), "{path}: {} {}", r.status, r.text);
+        assert!(
+            matches!(r.status, 403 | 404),
+            "{path}: {} {}",
+            r.status,
+            r.text
+        );
     }
     b.set_width(1280);
     b.goto(&url("/ui/projects"));
@@ -292,10 +334,18 @@ fn web_ui_in_a_browser() {
     b.press("button[type=submit]");
     b.find("h1");
     b.goto(&url("/ui/projects"));
-    assert_eq!(b.count("form[action$='/start'] button"), 0, "bob may start nothing");
+    assert_eq!(
+        b.count("form[action$='/start'] button"),
+        0,
+        "bob may start nothing"
+    );
     let r = bob_c.get(&format!("/ui/users/{}/detail", bob.id));
     assert_eq!(r.status, 200, "bob sees himself");
     b.goto(&url(&format!("/ui/users/{}/detail", bob.id)));
-    assert_eq!(b.count("form[action$='/delete']"), 0, "bob may not delete himself");
+    assert_eq!(
+        b.count("form[action$='/delete']"),
+        0,
+        "bob may not delete himself"
+    );
     shot(&b, "bob-projects", 1280);
 }

@@ -82,10 +82,7 @@ impl Browser {
             agent,
         };
         let v = b.call("POST", "/session", Some(caps));
-        b.session = v["sessionId"]
-            .as_str()
-            .expect("a session id")
-            .to_string();
+        b.session = v["sessionId"].as_str().expect("a session id").to_string();
         b.set_width(width);
         b
     }
@@ -111,14 +108,21 @@ impl Browser {
             .expect("a chromedriver answer");
         let v: Value = serde_json::from_str(&text).expect("JSON from chromedriver");
         if let Some(err) = v["value"]["error"].as_str() {
-            panic!("webdriver {method} {path}: {err}: {}", v["value"]["message"]);
+            panic!(
+                "webdriver {method} {path}: {err}: {}",
+                v["value"]["message"]
+            );
         }
         v["value"].clone()
     }
 
     /// Resizes the viewport to `width` CSS pixels (window height 900).
     pub fn set_width(&self, width: u32) {
-        self.call("POST", "/window/rect", Some(json!({"width": width, "height": 900})));
+        self.call(
+            "POST",
+            "/window/rect",
+            Some(json!({"width": width, "height": 900})),
+        );
         // The window is wider than its viewport by the frame, if any.
         let inner = self.script("return window.innerWidth", json!([]));
         let inner = inner.as_u64().unwrap_or(u64::from(width)) as i64;
@@ -137,12 +141,19 @@ impl Browser {
     }
 
     pub fn url(&self) -> String {
-        self.call("GET", "/url", None).as_str().unwrap_or_default().to_string()
+        self.call("GET", "/url", None)
+            .as_str()
+            .unwrap_or_default()
+            .to_string()
     }
 
     /// Runs `body` (a function body; `arguments` are `args`).
     pub fn script(&self, body: &str, args: Value) -> Value {
-        self.call("POST", "/execute/sync", Some(json!({"script": body, "args": args})))
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": body, "args": args})),
+        )
     }
 
     /// The first element matching `css`, waiting up to 10 s for it.
@@ -222,10 +233,13 @@ impl Browser {
 
     /// The value of a form field.
     pub fn value(&self, css: &str) -> String {
-        self.script("return document.querySelector(arguments[0]).value;", json!([css]))
-            .as_str()
-            .unwrap_or_default()
-            .to_string()
+        self.script(
+            "return document.querySelector(arguments[0]).value;",
+            json!([css]),
+        )
+        .as_str()
+        .unwrap_or_default()
+        .to_string()
     }
 
     /// Submits the form holding the element `css` (a real click on it).

@@ -2,9 +2,9 @@
 //! of its own (settings, data and plugin directories), and real plugin
 //! files.
 
+pub mod browser;
 pub mod engine;
 pub mod fixtures;
-pub mod browser;
 pub mod harness;
 pub mod http;
 pub mod pgcluster;

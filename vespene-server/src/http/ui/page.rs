@@ -435,6 +435,9 @@ mod tests {
         assert!(html.contains("&lt;me&gt;"), "escaped: {html}");
         assert_eq!(safe_next(Some("//evil.example/")), "/ui/");
         assert_eq!(safe_next(Some("/ui/builds?x=1")), "/ui/builds?x=1");
-        assert_eq!(when(Some("2026-12-04T06:38:00.5".into())), "Dec 04 2026, 06:38:00 AM");
+        assert_eq!(
+            when(Some("2026-12-04T06:38:00.5".into())),
+            "Dec 04 2026, 06:38:00 AM"
+        );
     }
 }
