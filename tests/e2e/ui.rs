@@ -79,7 +79,7 @@ fn web_ui_in_a_browser() {
     b.fill("#f-sudo_user", &me);
     b.press(".form-actions button[type=submit]");
     wait_flash(&b, "created");
-    let _worker = es.worker("pool1", &[]);
+    let worker = es.worker("pool1", &[]);
 
     // A project: errors next to their fields, values kept.
     b.goto(&url("/ui/projects/new"));
@@ -292,7 +292,7 @@ fn web_ui_in_a_browser() {
         ("projects", "/ui/projects".to_string()),
         ("builds", "/ui/builds".to_string()),
         ("project-edit", format!("/ui/projects/{web}/edit")),
-        ("build", format!("/ui/builds/{}/detail", last_build - 0)),
+        ("build", format!("/ui/builds/{}/detail", last_build)),
         ("pipeline-map", format!("/ui/pipelines/{pipeline}/map")),
         ("worker-pools", "/ui/worker_pools".to_string()),
         ("users", "/ui/users".to_string()),
@@ -348,4 +348,5 @@ fn web_ui_in_a_browser() {
         "bob may not delete himself"
     );
     shot(&b, "bob-projects", 1280);
+    vespene_e2e::engine::kill(worker);
 }

@@ -298,7 +298,7 @@ fn form_tabs<K: UiKind>(
     editing: bool,
 ) -> Result<Vec<Value>, OpError> {
     let fields = forms::fields_of::<K::Input>();
-    let mut cache: std::collections::HashMap<&str, Vec<(i64, String)>> = Default::default();
+    let mut cache: std::collections::HashMap<&'static str, Vec<(i64, String)>> = Default::default();
     let mut tabs = Vec::new();
     for (tab, names) in K::TABS {
         let mut out = Vec::new();
@@ -315,14 +315,14 @@ fn form_tabs<K: UiKind>(
     Ok(tabs)
 }
 
-fn field_view<'a>(
+fn field_view(
     app: &App,
     actor: &Actor,
     f: &Field,
     values: &Value,
     error: Option<(&str, &str)>,
     editing: bool,
-    cache: &mut std::collections::HashMap<&'a str, Vec<(i64, String)>>,
+    cache: &mut std::collections::HashMap<&'static str, Vec<(i64, String)>>,
 ) -> Result<Value, OpError> {
     let value = values.get(&f.name).cloned().unwrap_or(Value::Null);
     let secret = forms::SECRETS.contains(&f.name.as_str());
