@@ -234,18 +234,21 @@ impl FromRequest for Ctx {
         let state = req.app_data::<web::Data<State>>().cloned();
         let cookie = req.cookie(COOKIE).map(|c| c.value().to_string());
         let flash = read_flash(req);
-        let path = match req.uri().path_and_query() {
+        let path = req.path().to_string();
+        // After the login, back to the page asked for (a form's page when
+        // a form was sent).
+        let next = match req.uri().path_and_query() {
             Some(pq) if req.method() == actix_web::http::Method::GET => pq.to_string(),
             _ => "/ui/".to_string(),
         };
         Box::pin(async move {
             let state = state.ok_or_else(|| UiError::page(500, "server state missing"))?;
             let Some(id) = cookie else {
-                return Err(UiError::Login(path));
+                return Err(UiError::Login(next));
             };
             let caller = match auth::session_caller(&state, id).await {
                 Ok(c) => c,
-                Err(e) if e.status == 401 => return Err(UiError::Login(path)),
+                Err(e) if e.status == 401 => return Err(UiError::Login(next)),
                 Err(e) => return Err(e.into()),
             };
             let csrf = match &caller.via {
@@ -307,7 +310,7 @@ impl Ctx {
             Value::Object(m) => m,
             _ => Map::new(),
         };
-        let path = self.path.split('?').next().unwrap_or("");
+        let path = self.path.as_str();
         let nav: Vec<Value> = NAV
             .iter()
             .map(|(label, href)| {
