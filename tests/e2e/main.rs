@@ -12,6 +12,7 @@ mod http_auth;
 mod http_authz;
 mod http_cli;
 mod http_fileserving;
+mod http_live;
 mod http_openapi;
 mod http_webhooks;
 mod isolation;

@@ -21,6 +21,7 @@ pub mod buildroot;
 pub mod claim;
 pub mod cleanup;
 pub mod context;
+pub mod follow;
 pub mod log;
 pub mod persist;
 pub mod pipeline;

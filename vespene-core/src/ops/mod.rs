@@ -34,7 +34,7 @@ mod remote;
 mod resource;
 pub mod webhooks;
 
-pub use builds::BuildOps;
+pub use builds::{BuildOps, FollowStep};
 pub use error::{ECHO_LIMIT, OpError, shorten};
 pub use remote::{apply_text, stop_project};
 pub use resource::{HasId, Resource};

@@ -120,6 +120,7 @@ window.addEventListener("error", function (e) { window.__ui_errors.push(String(e
     function poll() {
       if (polling) { return; }
       polling = true;
+      window.__live_via = "polling";
       var done = false;
       function step() {
         Promise.all(["output", "messages"].map(function (s) {
@@ -139,8 +140,8 @@ window.addEventListener("error", function (e) { window.__ui_errors.push(String(e
     }
     if (window.EventSource) {
       var opened = false;
-      var es = new EventSource("/api/v1/builds/" + id + "/events?after=" + cursor.output + ":" + cursor.messages);
-      es.onopen = function () { opened = true; };
+      var es = new EventSource("/api/v1/builds/" + id + "/events?last_event_id=" + cursor.output + ":" + cursor.messages);
+      es.onopen = function () { opened = true; window.__live_via = "sse"; };
       ["output", "messages"].forEach(function (s) {
         es.addEventListener(s, function (e) { append(s, JSON.parse(e.data).text); });
       });
