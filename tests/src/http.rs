@@ -222,3 +222,96 @@ impl Client {
         reply
     }
 }
+
+/// One server-sent event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    pub name: String,
+    /// Empty when the event has no id.
+    pub id: String,
+    pub data: String,
+}
+
+impl Event {
+    /// `data` as JSON.
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.data)
+            .unwrap_or_else(|e| panic!("event data not JSON ({e}): {self:?}"))
+    }
+}
+
+/// An open server-sent event stream; dropping it disconnects.
+pub struct Events {
+    lines: std::io::Lines<BufReader<Box<dyn std::io::Read + Send>>>,
+    pub status: u16,
+}
+
+impl Iterator for Events {
+    type Item = Event;
+
+    /// The next event (comments skipped), or `None` when the server ended
+    /// the stream.
+    fn next(&mut self) -> Option<Event> {
+        let mut event = Event {
+            name: String::new(),
+            id: String::new(),
+            data: String::new(),
+        };
+        let mut any = false;
+        for line in self.lines.by_ref() {
+            let line = line.ok()?;
+            if line.is_empty() {
+                if any {
+                    return Some(event);
+                }
+                continue;
+            }
+            if let Some(v) = line.strip_prefix("event: ") {
+                event.name = v.to_string();
+                any = true;
+            } else if let Some(v) = line.strip_prefix("id: ") {
+                event.id = v.to_string();
+                any = true;
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                if !event.data.is_empty() {
+                    event.data.push('\n');
+                }
+                event.data.push_str(v);
+                any = true;
+            }
+        }
+        None
+    }
+}
+
+impl Client {
+    /// Opens the event stream at `path`, with extra `headers`
+    /// (`Last-Event-ID`, say).
+    pub fn events(&self, path: &str, headers: &[(&str, &str)]) -> Events {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_recv_body(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let url = format!("{}{}", self.base, path);
+        let mut req = ureq::http::Request::builder().method("GET").uri(&url);
+        if let Some(s) = &self.session {
+            req = req.header("Cookie", format!("vespene_session={s}"));
+        }
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        let resp = agent
+            .run(req.body(()).expect("request"))
+            .unwrap_or_else(|e| panic!("GET {url}: {e}"));
+        let status = resp.status().as_u16();
+        let reader: Box<dyn std::io::Read + Send> = Box::new(resp.into_body().into_reader());
+        Events {
+            lines: BufReader::new(reader).lines(),
+            status,
+        }
+    }
+}

@@ -3,6 +3,7 @@
 //! files.
 
 pub mod docker;
+pub mod browser;
 pub mod engine;
 pub mod fixtures;
 pub mod harness;

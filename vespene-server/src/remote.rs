@@ -197,6 +197,97 @@ impl Remote {
         serde_json::from_str(&text).with_context(|| format!("POST {path}: not JSON"))
     }
 
+    /// Follows a server-sent event stream at `path`, calling `on_event`
+    /// with each event's name, id (empty when it has none) and data until it returns false or the
+    /// server ends the stream. A connection lost midway is resumed after
+    /// the last event id seen (`Last-Event-ID`), a few times.
+    pub fn follow_events(
+        &self,
+        path: &str,
+        mut on_event: impl FnMut(&str, &str, &str) -> anyhow::Result<bool>,
+    ) -> anyhow::Result<()> {
+        use std::io::BufRead;
+        // No overall timeout: a build may run for hours; the server sends
+        // a comment every few seconds, so a silent minute is a dead link.
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(30)))
+            .timeout_recv_body(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        let url = format!("{}{}", self.base, path);
+        let mut last_id = String::new();
+        let mut retries = 0;
+        loop {
+            let mut req = ureq::http::Request::builder()
+                .method("GET")
+                .uri(&url)
+                .header("Accept", "text/event-stream");
+            if let Some(t) = &self.token {
+                req = req.header("Authorization", format!("Bearer {t}"));
+            }
+            if !last_id.is_empty() {
+                req = req.header("Last-Event-ID", last_id.as_str());
+            }
+            let mut resp = agent
+                .run(req.body(()).context("bad request")?)
+                .with_context(|| format!("cannot reach {}", self.base))?;
+            let status = resp.status().as_u16();
+            if status >= 400 {
+                let text = resp.body_mut().read_to_string().unwrap_or_default();
+                let message = serde_json::from_str::<Value>(&text)
+                    .ok()
+                    .and_then(|v| v["message"].as_str().map(str::to_string))
+                    .unwrap_or_else(|| format!("GET {path}: HTTP {status}"));
+                bail!("{message}");
+            }
+            let reader = std::io::BufReader::new(resp.body_mut().as_reader());
+            let (mut name, mut data, mut id) = (String::new(), String::new(), String::new());
+            let mut lost = None;
+            for line in reader.lines() {
+                let line = match line {
+                    Ok(l) => l,
+                    Err(e) => {
+                        lost = Some(e);
+                        break;
+                    }
+                };
+                if line.is_empty() {
+                    if !data.is_empty() || !name.is_empty() {
+                        let event = if name.is_empty() { "message" } else { &name };
+                        if !on_event(event, &id, &data)? {
+                            return Ok(());
+                        }
+                        retries = 0;
+                    }
+                    name.clear();
+                    data.clear();
+                    id.clear();
+                } else if let Some(v) = line.strip_prefix("event:") {
+                    name = v.trim().to_string();
+                } else if let Some(v) = line.strip_prefix("data:") {
+                    if !data.is_empty() {
+                        data.push('\n');
+                    }
+                    data.push_str(v.strip_prefix(' ').unwrap_or(v));
+                } else if let Some(v) = line.strip_prefix("id:") {
+                    id = v.trim().to_string();
+                    last_id = id.clone();
+                }
+            }
+            retries += 1;
+            match lost {
+                Some(e) if retries <= 5 => {
+                    tracing::debug!("event stream lost ({e}); resuming after '{last_id}'");
+                    std::thread::sleep(Duration::from_millis(500));
+                }
+                Some(e) => bail!("GET {path}: the event stream broke: {e}"),
+                None if retries <= 5 => std::thread::sleep(Duration::from_millis(500)),
+                None => bail!("GET {path}: the server closed the event stream before its end"),
+            }
+        }
+    }
+
     /// The id of the project `name_or_id` names.
     pub fn project_id(&self, name_or_id: &str) -> anyhow::Result<i64> {
         if let Ok(id) = name_or_id.parse::<i64>() {

@@ -49,13 +49,17 @@ pub struct ServiceLoginDetail {
 
 /// The form that creates or replaces a service login. On update, a
 /// `None` password keeps the stored one.
-#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceLoginInput {
     pub name: String,
     pub description: String,
     pub username: String,
     /// Plaintext (it is cloaked before it is stored).
+    /// Write-only: never serialized.
+    #[serde(skip_serializing)]
     pub password: Option<String>,
     pub owner_groups: Vec<i64>,
 }

@@ -50,14 +50,20 @@ pub struct SshKeyDetail {
 
 /// The form that creates or replaces an SSH key. On update, `None` keeps
 /// the stored secret (forms do not send secrets back).
-#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct SshKeyInput {
     pub name: String,
     pub description: String,
     /// Plaintext (it is cloaked before it is stored).
+    /// Write-only: never serialized.
+    #[serde(skip_serializing)]
     pub private_key: Option<String>,
     /// Plaintext.
+    /// Write-only: never serialized.
+    #[serde(skip_serializing)]
     pub unlock_password: Option<String>,
     pub owner_groups: Vec<i64>,
 }

@@ -24,6 +24,7 @@ pub mod claim;
 pub mod cleanup;
 pub mod context;
 pub mod import;
+pub mod follow;
 pub mod log;
 pub mod persist;
 pub mod pipeline;

@@ -275,6 +275,7 @@ pub fn stop_build(app: &App, actor: &Actor, build_id: i64) -> Result<Build, Engi
     })?;
     if changed {
         app.waker.notify(ALL_POOLS);
+        app.waker.notify_output(build_id);
     }
     Ok(builds::get(&mut conn, build_id)?)
 }

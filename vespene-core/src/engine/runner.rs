@@ -643,7 +643,7 @@ fn run_claimed(
 
     let chain = FilterChain::for_build(&app.plugins.registry, &info);
     let patience = Duration::from_secs(app.settings.worker.orphan_after_seconds.max(1));
-    let mut build_log = BuildLog::new(chain, DbLogStore::spawn(&app.db, id, patience));
+    let mut build_log = BuildLog::new(chain, DbLogStore::spawn(&app.db, &app.waker, id, patience));
     build_log.limit_variables(super::log::VariableLimits {
         count: app.settings.worker.max_output_variables,
         bytes: app.settings.worker.max_output_variable_bytes,
@@ -758,6 +758,7 @@ fn run_claimed(
             })
         },
     )?;
+    app.waker.notify_output(id);
     let final_build = persist::retrying(&app.db, until, "reading the ended build", |conn| {
         Ok(builds::get(conn, id)?)
     })?;
@@ -854,7 +855,6 @@ fn finish_without_log(
     build: &Build,
     ending: &Ending,
 ) -> Result<(), EngineError> {
-    let _ = app;
     builds::update(
         conn,
         build.id,
@@ -868,5 +868,6 @@ fn finish_without_log(
     if let Some(reason) = &ending.reason {
         append_output(conn, build.id, OutputStream::Messages, &[reason.as_str()])?;
     }
+    app.waker.notify_output(build.id);
     Ok(())
 }

@@ -8,6 +8,7 @@
 
 use super::log::LogStore;
 use super::persist::{pause, transient};
+use super::wake::{Notify, Waker};
 use crate::db::Db;
 use crate::db::output::{OutputStream, append_body};
 use std::sync::mpsc::{SyncSender, sync_channel};
@@ -44,12 +45,14 @@ pub struct DbLogStore {
 
 impl DbLogStore {
     /// Starts the writer thread for build `build_id`; a failing write is
-    /// retried for up to `patience`.
-    pub fn spawn(db: &Db, build_id: i64, patience: Duration) -> DbLogStore {
+    /// retried for up to `patience`. Every stored chunk is announced on
+    /// `waker`'s output channel (live followers wake on it).
+    pub fn spawn(db: &Db, waker: &Waker, build_id: i64, patience: Duration) -> DbLogStore {
         let (tx, rx) = sync_channel::<Msg>(QUEUE);
         let error = Arc::new(Mutex::new(None));
         let db = db.clone();
         let err = error.clone();
+        let waker = waker.output();
         let writer = std::thread::Builder::new()
             .name(format!("log-{build_id}"))
             .spawn(move || {
@@ -79,6 +82,7 @@ impl DbLogStore {
                         };
                         match result {
                             Ok(_) => {
+                                waker.notify(&build_id.to_string());
                                 // A long log grows SQLite's WAL; checkpoint
                                 // as it goes rather than in the build's
                                 // final transaction.

@@ -24,6 +24,10 @@ use std::time::Duration;
 pub const CHANNEL: &str = "vespene_wake";
 /// A notification for every pool (a stop request, say).
 pub const ALL_POOLS: &str = "*";
+/// The channel of "build N has new output or a new status" (payload: the
+/// build's id), kept apart from [`CHANNEL`] so idle workers are not woken
+/// by every stored chunk.
+pub const OUTPUT_CHANNEL: &str = "vespene_output";
 
 /// Sends wake-ups.
 pub trait Notify: Send + Sync {
@@ -40,6 +44,10 @@ pub trait Listener: Send {
     /// A handle that interrupts this listener's current or next wait, from
     /// any thread.
     fn interrupter(&self) -> Interrupter;
+    /// Blocks until notifications arrive (on any payload), the listener is
+    /// interrupted, or `timeout` passes; adds the payloads received to
+    /// `out`. True when woken.
+    fn wait_payloads(&mut self, timeout: Duration, out: &mut Vec<String>) -> bool;
 }
 
 /// The wake-up mechanism of a database: local sockets for SQLite, LISTEN /
@@ -94,6 +102,23 @@ impl Waker {
     }
 }
 
+impl Waker {
+    /// The same mechanism on the output channel ([`OUTPUT_CHANNEL`]; for
+    /// SQLite the sockets of `<data_dir>/run/output/`).
+    pub fn output(&self) -> Waker {
+        match self {
+            Waker::Local(w) => Waker::Local(w.sibling("output")),
+            Waker::Postgres(w) => Waker::Postgres(w.on_channel(OUTPUT_CHANNEL)),
+        }
+    }
+
+    /// Tells followers of build `build_id` (the server's live output
+    /// streams) that it has new output or a new status.
+    pub fn notify_output(&self, build_id: i64) {
+        self.output().notify(&build_id.to_string());
+    }
+}
+
 impl Notify for Waker {
     fn notify(&self, pool: &str) {
         match self {
@@ -113,6 +138,10 @@ impl Listener for Sleeper {
 
     fn interrupter(&self) -> Interrupter {
         self.0.interrupter()
+    }
+
+    fn wait_payloads(&mut self, timeout: Duration, _out: &mut Vec<String>) -> bool {
+        self.wait(timeout)
     }
 }
 

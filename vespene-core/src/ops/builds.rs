@@ -5,9 +5,10 @@
 use super::{OpError, Ops, PageRequest};
 use crate::authz::Actor;
 use crate::db::authz_sql::is_all;
-use crate::db::builds::{self, Build, BuildFilter, BuildSummary};
-use crate::db::output::{self, OutputRead, OutputStream};
+use crate::db::builds::{self, Build, BuildFilter, BuildStatus, BuildSummary};
+use crate::db::output::{self, ByteRange, LogRange, OutputRead, OutputStream, OutputTail};
 use crate::db::{DbConn, Paged};
+use std::collections::HashMap;
 use vespene_plugin_api::kinds::authorization::{Action, ObjectFacts, ObjectKind};
 
 const KIND: ObjectKind = ObjectKind::Build;
@@ -89,6 +90,105 @@ impl<'a> BuildOps<'a> {
         Ok(output::read_output(&mut conn, id, stream, after_seq)?)
     }
 
+    /// The end of build `id`'s stream before chunk `before_seq`, at least
+    /// `min_lines` long (see [`output::read_output_tail`]).
+    pub fn output_tail(
+        &self,
+        actor: &Actor,
+        id: i64,
+        stream: OutputStream,
+        before_seq: Option<i64>,
+        min_lines: i64,
+    ) -> Result<OutputTail, OpError> {
+        let mut conn = self.ops.db.conn()?;
+        self.authorize(&mut conn, actor, Action::View, id)?;
+        Ok(output::read_output_tail(
+            &mut conn, id, stream, before_seq, min_lines,
+        )?)
+    }
+
+    /// The statuses of the builds `ids` that `actor` may list (status icons
+    /// of a list of projects); builds they may not list are left out.
+    pub fn statuses(
+        &self,
+        actor: &Actor,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, BuildStatus>, OpError> {
+        if self
+            .ops
+            .authz
+            .check(actor, Action::List, KIND, None)
+            .is_err()
+        {
+            return Ok(HashMap::new());
+        }
+        let authz = self.ops.authz.filter(actor, Action::List, KIND);
+        let mut conn = self.ops.db.conn()?;
+        Ok(builds::statuses(&mut conn, ids, &authz)?
+            .into_iter()
+            .collect())
+    }
+
+    /// Build `id`'s chunks with `after_seq < seq < before_seq` (the earlier
+    /// part of a log whose tail was shown first).
+    pub fn output_between(
+        &self,
+        actor: &Actor,
+        id: i64,
+        stream: OutputStream,
+        after_seq: i64,
+        before_seq: i64,
+    ) -> Result<OutputRead, OpError> {
+        let mut conn = self.ops.db.conn()?;
+        self.authorize(&mut conn, actor, Action::View, id)?;
+        Ok(output::read_output_between(
+            &mut conn, id, stream, after_seq, before_seq,
+        )?)
+    }
+
+    /// Bytes `range` of the stored output (or messages) of build `id`,
+    /// reading only the chunks that hold them.
+    pub fn log_range(
+        &self,
+        actor: &Actor,
+        id: i64,
+        stream: OutputStream,
+        range: ByteRange,
+    ) -> Result<LogRange, OpError> {
+        let mut conn = self.ops.db.conn()?;
+        self.authorize(&mut conn, actor, Action::View, id)?;
+        Ok(output::read_range(&mut conn, id, stream, range)?)
+    }
+
+    /// One step of following build `id` live: its status, then the chunks
+    /// of output and messages after the cursors (at most `max_chunks` of
+    /// each). The status is read first, so a step that sees the build
+    /// complete and returns fewer than `max_chunks` chunks of each stream
+    /// has returned all its output.
+    pub fn follow_step(
+        &self,
+        actor: &Actor,
+        id: i64,
+        after: (i64, i64),
+        max_chunks: i64,
+    ) -> Result<FollowStep, OpError> {
+        let mut conn = self.ops.db.conn()?;
+        self.authorize(&mut conn, actor, Action::View, id)?;
+        let status = builds::status_of(&mut conn, id)?;
+        let output = output::read_chunks(&mut conn, id, OutputStream::Output, after.0, max_chunks)?;
+        let messages =
+            output::read_chunks(&mut conn, id, OutputStream::Messages, after.1, max_chunks)?;
+        let complete = status.is_complete()
+            && (output.len() as i64) < max_chunks
+            && (messages.len() as i64) < max_chunks;
+        Ok(FollowStep {
+            status,
+            output,
+            messages,
+            complete,
+        })
+    }
+
     /// Deletes build `id` with its output.
     pub fn delete(&self, actor: &Actor, id: i64) -> Result<(), OpError> {
         let mut conn = self.ops.db.conn()?;
@@ -111,4 +211,16 @@ impl<'a> BuildOps<'a> {
         }
         Ok(facts)
     }
+}
+
+/// What [`BuildOps::follow_step`] read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FollowStep {
+    pub status: BuildStatus,
+    /// (`seq`, text) of each new output chunk, in order.
+    pub output: Vec<(i64, String)>,
+    /// The same for messages.
+    pub messages: Vec<(i64, String)>,
+    /// The build is over and these are its last chunks.
+    pub complete: bool,
 }

@@ -34,7 +34,7 @@ mod remote;
 mod resource;
 pub mod webhooks;
 
-pub use builds::BuildOps;
+pub use builds::{BuildOps, FollowStep};
 pub use error::{ECHO_LIMIT, OpError, shorten};
 pub use remote::{apply_text, stop_project};
 pub use resource::{HasId, Resource};
@@ -46,7 +46,7 @@ pub use crate::db::groups::{Group, GroupDetail, GroupInput, Groups};
 pub use crate::db::organizations::{
     Organization, OrganizationDetail, OrganizationInput, Organizations,
 };
-pub use crate::db::output::{OutputRead, OutputStream};
+pub use crate::db::output::{OutputRead, OutputStream, OutputTail};
 pub use crate::db::pipelines::{Pipeline, PipelineDetail, PipelineInput, Pipelines};
 pub use crate::db::projects::{Project, ProjectDetail, ProjectFilter, ProjectInput, Projects};
 pub use crate::db::service_logins::{

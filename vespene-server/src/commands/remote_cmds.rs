@@ -1,7 +1,8 @@
 //! `project`, `build`, `apply` and `export` against a server (`--server`
 //! or `VESPENE_SERVER`): the same arguments and the same output as on the
-//! database, through the REST API. `build log --follow` polls the build's
-//! output cursor (`/api/v1/builds/{id}/output`).
+//! database, through the REST API. `build log --follow` follows the build's
+//! server-sent events (`/api/v1/builds/{id}/events`); without `--follow`
+//! the log is read once (`/api/v1/builds/{id}/log`).
 
 use super::apply::{ApplyArgs, ExportArgs};
 use super::build::{BuildCommand, build_view, list_row, print_build, print_build_list};
@@ -105,39 +106,40 @@ pub fn build(remote: &Remote, cmd: BuildCommand) -> anyhow::Result<ExitCode> {
         } => {
             no_as(&as_user)?;
             let stream = if messages { "messages" } else { "output" };
-            let mut after = 0;
             let mut out = std::io::stdout().lock();
-            let read = |after: i64| {
-                remote.get_json(&format!(
-                    "/api/v1/builds/{id}/output?stream={stream}&after={after}"
-                ))
-            };
-            loop {
-                // The answer's status was read before its output: once it
-                // is complete, one more read gets everything.
-                let page = read(after)?;
-                out.write_all(page["text"].as_str().unwrap_or_default().as_bytes())?;
-                out.flush()?;
-                after = page["last_seq"].as_i64().unwrap_or(after).max(after);
-                if !follow {
-                    break;
-                }
-                let chunks = page["chunks"].as_u64().unwrap_or(0);
-                let done = !matches!(
-                    page["status"].as_str(),
-                    Some("QUEUED" | "RUNNING" | "ABORTING" | "BLOCKED")
-                );
-                if done && chunks == 0 {
-                    // Post triggers and the pipeline may still be adding
-                    // messages just after the build ended: one last look.
-                    std::thread::sleep(Duration::from_millis(1000));
-                    let rest = read(after)?;
-                    out.write_all(rest["text"].as_str().unwrap_or_default().as_bytes())?;
-                    break;
-                }
-                if chunks == 0 {
-                    std::thread::sleep(Duration::from_millis(150));
-                }
+            if !follow {
+                let text = remote.get_text(&format!("/api/v1/builds/{id}/log?stream={stream}"))?;
+                out.write_all(text.as_bytes())?;
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut messages_seq = 0i64;
+            remote.follow_events(
+                &format!("/api/v1/builds/{id}/events"),
+                |event, event_id, data| {
+                    if let Some((_, m)) = event_id.split_once(':') {
+                        messages_seq = m.parse().unwrap_or(messages_seq);
+                    }
+                    if event == "error" {
+                        let v: Value = serde_json::from_str(data).unwrap_or_default();
+                        bail!("{}", v["message"].as_str().unwrap_or(data));
+                    }
+                    if event == stream {
+                        let v: Value = serde_json::from_str(data)
+                            .with_context(|| format!("a {event} event that is not JSON: {data}"))?;
+                        out.write_all(v["text"].as_str().unwrap_or_default().as_bytes())?;
+                        out.flush()?;
+                    }
+                    Ok(event != "end")
+                },
+            )?;
+            // Post triggers and the pipeline may still be adding messages
+            // just after the build ended: one last look after the cursor.
+            if messages {
+                std::thread::sleep(Duration::from_millis(1000));
+                let rest = remote.get_json(&format!(
+                    "/api/v1/builds/{id}/output?stream=messages&after={messages_seq}"
+                ))?;
+                out.write_all(rest["text"].as_str().unwrap_or_default().as_bytes())?;
             }
         }
         BuildCommand::Stop { id, as_user } => {

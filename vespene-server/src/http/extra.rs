@@ -6,6 +6,8 @@
 
 mod fileserving;
 mod health;
+mod live;
+mod log;
 mod webhooks;
 
 use super::routes::Routes;
@@ -14,4 +16,6 @@ pub fn configure(r: &mut Routes<'_>) {
     webhooks::add(r);
     fileserving::add(r);
     health::add(r);
+    live::add(r);
+    log::add(r);
 }

@@ -8,6 +8,7 @@ use super::throttle::Throttle;
 use std::sync::Arc;
 use std::time::Duration;
 use vespene_core::app::App;
+use vespene_core::engine::follow::OutputHub;
 
 #[derive(Debug)]
 pub struct State {
@@ -17,6 +18,8 @@ pub struct State {
     pub actors: ActorCache,
     /// `/api/v1/openapi.json`, made once from the route table.
     pub openapi: Arc<serde_json::Value>,
+    /// Wakes the live output streams of the builds they follow.
+    pub hub: OutputHub,
 }
 
 impl State {
@@ -30,6 +33,7 @@ impl State {
             ),
             actors: ActorCache::default(),
             openapi: Arc::new(openapi),
+            hub: OutputHub::new(&app.waker),
             app,
         }
     }

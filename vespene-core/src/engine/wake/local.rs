@@ -24,6 +24,14 @@ impl LocalWaker {
         }
     }
 
+    /// The directory `name` beside this one (another channel).
+    pub fn sibling(&self, name: &str) -> LocalWaker {
+        let parent = self.dir.parent().unwrap_or(&self.dir);
+        LocalWaker {
+            dir: parent.join(name),
+        }
+    }
+
     pub fn listen(&self, pool: &str) -> std::io::Result<LocalListener> {
         std::fs::create_dir_all(&self.dir)?;
         let path = self.dir.join(format!(
@@ -74,15 +82,24 @@ pub struct LocalListener {
     interrupt: Interrupt,
 }
 
-impl Listener for LocalListener {
-    fn wait(&mut self, timeout: Duration) -> bool {
+impl LocalListener {
+    /// Waits until a datagram that `wanted` accepts arrives (keeping every
+    /// payload read in `out`), an interruption, or the timeout.
+    fn wait_for(
+        &mut self,
+        timeout: Duration,
+        out: &mut Vec<String>,
+        wanted: impl Fn(&str) -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         let mut buf = [0u8; 512];
         loop {
             // Whatever is already waiting first; one wake-up is enough.
             let mut woken = false;
             while let Ok(n) = self.socket.recv(&mut buf) {
-                woken |= concerns(&String::from_utf8_lossy(&buf[..n]), &self.pool);
+                let payload = String::from_utf8_lossy(&buf[..n]).into_owned();
+                woken |= wanted(&payload);
+                out.push(payload);
             }
             if woken {
                 return true;
@@ -97,6 +114,17 @@ impl Listener for LocalListener {
                 Woke::TimedOut => return false,
             }
         }
+    }
+}
+
+impl Listener for LocalListener {
+    fn wait(&mut self, timeout: Duration) -> bool {
+        let pool = self.pool.clone();
+        self.wait_for(timeout, &mut Vec::new(), |p| concerns(p, &pool))
+    }
+
+    fn wait_payloads(&mut self, timeout: Duration, out: &mut Vec<String>) -> bool {
+        self.wait_for(timeout, out, |_| true)
     }
 
     fn interrupter(&self) -> Interrupter {

@@ -20,6 +20,8 @@ pub struct PgWaker {
     /// The process's connection pool: NOTIFY goes through it instead of a
     /// new (TLS, password) connection per wake-up.
     db: Option<crate::db::Db>,
+    /// [`CHANNEL`], or another (the output channel).
+    channel: &'static str,
 }
 
 impl std::fmt::Debug for PgWaker {
@@ -111,6 +113,15 @@ impl PgWaker {
         PgWaker {
             url: url.to_string(),
             db: None,
+            channel: CHANNEL,
+        }
+    }
+
+    /// The same connection settings on another channel.
+    pub fn on_channel(&self, channel: &'static str) -> PgWaker {
+        PgWaker {
+            channel,
+            ..self.clone()
         }
     }
 
@@ -122,10 +133,11 @@ impl PgWaker {
 
     pub fn listen(&self, pool: &str) -> Result<PgListener, String> {
         let conn = Conn::open(&self.url)?;
-        conn.exec(&format!("LISTEN {CHANNEL}"))?;
+        conn.exec(&format!("LISTEN {}", self.channel))?;
         Ok(PgListener {
             conn: Some(conn),
             url: self.url.clone(),
+            channel: self.channel,
             pool: pool.to_string(),
             interrupt: Interrupt::new().map_err(|e| e.to_string())?,
         })
@@ -143,7 +155,7 @@ impl Notify for PgWaker {
                 .and_then(|mut c| match &mut *c {
                     crate::db::DbConn::Postgres(pg) => {
                         diesel::sql_query("SELECT pg_notify($1, $2)")
-                            .bind::<Text, _>(CHANNEL)
+                            .bind::<Text, _>(self.channel)
                             .bind::<Text, _>(pool)
                             .execute(pg)
                             .map(|_| ())
@@ -160,7 +172,7 @@ impl Notify for PgWaker {
         match Conn::open(&self.url) {
             Ok(conn) => {
                 let payload = pool.replace('\'', "''");
-                if let Err(e) = conn.exec(&format!("NOTIFY {CHANNEL}, '{payload}'")) {
+                if let Err(e) = conn.exec(&format!("NOTIFY {}, '{payload}'", self.channel)) {
                     tracing::debug!("NOTIFY failed: {e}");
                 }
             }
@@ -172,18 +184,26 @@ impl Notify for PgWaker {
 pub struct PgListener {
     conn: Option<Conn>,
     url: String,
+    channel: &'static str,
     pool: String,
     interrupt: Interrupt,
 }
 
-impl Listener for PgListener {
-    fn wait(&mut self, timeout: Duration) -> bool {
+impl PgListener {
+    /// Waits until a notification that `wanted` accepts arrives (keeping
+    /// every payload read in `out`), an interruption, or the timeout.
+    fn wait_for(
+        &mut self,
+        timeout: Duration,
+        out: &mut Vec<String>,
+        wanted: impl Fn(&str) -> bool,
+    ) -> bool {
         let deadline = Instant::now() + timeout;
         loop {
             if self.conn.is_none() {
                 // Reconnect after a lost connection; until then, poll.
                 match Conn::open(&self.url).and_then(|c| {
-                    c.exec(&format!("LISTEN {CHANNEL}"))?;
+                    c.exec(&format!("LISTEN {}", self.channel))?;
                     Ok(c)
                 }) {
                     Ok(c) => self.conn = Some(c),
@@ -195,8 +215,13 @@ impl Listener for PgListener {
             }
             let conn = self.conn.as_ref().expect("connected above");
             match conn.drain() {
-                Ok(payloads) if payloads.iter().any(|p| concerns(p, &self.pool)) => return true,
-                Ok(_) => {}
+                Ok(payloads) => {
+                    let woken = payloads.iter().any(|p| wanted(p));
+                    out.extend(payloads);
+                    if woken {
+                        return true;
+                    }
+                }
                 Err(_) => {
                     self.conn = None;
                     continue;
@@ -220,6 +245,17 @@ impl Listener for PgListener {
                 Woke::TimedOut => return false,
             }
         }
+    }
+}
+
+impl Listener for PgListener {
+    fn wait(&mut self, timeout: Duration) -> bool {
+        let pool = self.pool.clone();
+        self.wait_for(timeout, &mut Vec::new(), |p| concerns(p, &pool))
+    }
+
+    fn wait_payloads(&mut self, timeout: Duration, out: &mut Vec<String>) -> bool {
+        self.wait_for(timeout, out, |_| true)
     }
 
     fn interrupter(&self) -> Interrupter {
