@@ -18,6 +18,7 @@ mod isolation;
 mod leftovers;
 mod maintenance;
 mod pipelines;
+mod plugin_calls;
 mod plugins;
 mod private_builds;
 mod results;

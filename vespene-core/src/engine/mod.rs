@@ -18,8 +18,10 @@
 
 pub mod autoscaler;
 pub mod buildroot;
+pub mod call_guard;
 pub mod claim;
 pub mod cleanup;
+pub mod contained;
 pub mod context;
 pub mod log;
 pub mod persist;
