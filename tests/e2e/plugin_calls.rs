@@ -216,3 +216,33 @@ fn stop_and_the_call_deadline_end_a_hung_pre_trigger() {
         assert_eq!(marks(&mark), 2, "{messages}");
     }
 }
+
+#[test]
+fn a_create_that_crashes_exits_or_hangs_is_named_in_one_line() {
+    let sb = vespene_e2e::harness::Sandbox::new();
+    let [file, _] = fixtures::misbehaving_plugins(&sb.plugin_dir());
+    for (mode, reported) in [
+        ("segv", "crashed with SIGSEGV"),
+        ("abort", "crashed with SIGABRT"),
+        ("exit", "called exit and ended the process"),
+    ] {
+        sb.write_settings(
+            "30-test.toml",
+            &format!(
+                "[plugins.success_triggers]\nbad = [\"vespene.fixtures.misbehaving_trigger\", \"create-{mode}\"]\n"
+            ),
+        );
+        let run = sb.run(&["plugins", "list"]);
+        assert_ne!(run.code, Some(0), "{run:?}");
+        let name = file.file_name().unwrap().to_string_lossy().into_owned();
+        let line = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("vespene: plugin vespene.fixtures.misbehaving_trigger (entry 'bad' of [plugins.success_triggers], file "))
+            .unwrap_or_else(|| panic!("{mode}: {run:?}"));
+        assert!(
+            line.ends_with(&format!("{name}) in create {reported}")),
+            "{mode}: {line}"
+        );
+    }
+}
