@@ -126,7 +126,11 @@ fn main() {
         .collect();
     println!(
         "plugin call containment ({} build, SQLite, one worker, {builds} builds / {singles} single builds each)",
-        if cfg!(debug_assertions) { "debug" } else { "release" }
+        if cfg!(debug_assertions) {
+            "debug"
+        } else {
+            "release"
+        }
     );
     println!(
         "  {:<22} {:>10} {:>14} {:>12}",

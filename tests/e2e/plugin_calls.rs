@@ -81,9 +81,7 @@ fn an_output_filter_that_crashes_exits_or_hangs_fails_only_its_build() {
             let out = es.output(&app, first, OutputStream::Output);
             assert_eq!(b.status(), BuildStatus::Failure, "{messages}\n{out}");
             assert!(
-                messages.contains(&format!(
-                    "output plugin 'bad' (filter_line) {reported}"
-                )),
+                messages.contains(&format!("output plugin 'bad' (filter_line) {reported}")),
                 "{messages}"
             );
             assert!(out.contains("before the crash"), "{out}");
@@ -95,7 +93,10 @@ fn an_output_filter_that_crashes_exits_or_hangs_fails_only_its_build() {
                 "{}",
                 es.output(&app, second, OutputStream::Messages)
             );
-            assert!(es.output(&app, second, OutputStream::Output).ends_with("| fine\n"));
+            assert!(
+                es.output(&app, second, OutputStream::Output)
+                    .ends_with("| fine\n")
+            );
             let deadline = Instant::now() + WAIT;
             let status = loop {
                 if let Some(s) = worker.try_wait().unwrap() {
@@ -107,7 +108,11 @@ fn an_output_filter_that_crashes_exits_or_hangs_fails_only_its_build() {
             assert!(status.success(), "the worker died: {status:?}");
             // The failure trigger ran (after the end was recorded).
             let messages = es.output(&app, first, OutputStream::Messages);
-            assert_eq!(marks(&mark), 1, "the failure trigger did not run: {messages}");
+            assert_eq!(
+                marks(&mark),
+                1,
+                "the failure trigger did not run: {messages}"
+            );
         }
     }
 }

@@ -74,10 +74,7 @@ pub enum Command {
     Tutorial,
     /// The runner child of a worker: runs one claimed build (internal).
     #[command(name = "__run-build", hide = true)]
-    RunBuild {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
+    RunBuild,
     /// Resize worker pools through their autoscaling planner and executor.
     Autoscaler(crate::commands::autoscaler::AutoscalerArgs),
     /// A project's webhook secret and opt-ins; send it a sample push.

@@ -145,12 +145,8 @@ impl Drop for CallGuard {
 /// Records that the build was stopped: a call still running
 /// [`STOP_GRACE`] later is killed.
 pub fn note_stop() {
-    let _ = STOPPED_AT.compare_exchange(
-        0,
-        nanos(Instant::now()),
-        Ordering::SeqCst,
-        Ordering::SeqCst,
-    );
+    let _ =
+        STOPPED_AT.compare_exchange(0, nanos(Instant::now()), Ordering::SeqCst, Ordering::SeqCst);
 }
 
 /// Writes `K<label>[\t<reason>]\n` (to a worker) or `vespene: <label>
@@ -174,7 +170,12 @@ fn report(reason: &[u8]) {
     } else {
         (b"K", b"\t")
     };
-    for part in [head, label, if reason.is_empty() { b"" } else { sep }, reason] {
+    for part in [
+        head,
+        label,
+        if reason.is_empty() { b"" } else { sep },
+        reason,
+    ] {
         let take = part.len().min(buf.len() - 1 - n);
         buf[n..n + take].copy_from_slice(&part[..take]);
         n += take;

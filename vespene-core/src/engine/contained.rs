@@ -67,9 +67,10 @@ pub struct ChildArgs {
 }
 
 impl ChildArgs {
-    fn to_args(&self) -> Vec<String> {
+    /// The `run` line that hands the child its build.
+    fn to_line(&self) -> String {
         let mut a = vec![
-            SUBCOMMAND.to_string(),
+            "run".to_string(),
             self.build_id.to_string(),
             self.claimed_by.clone(),
             self.worker_id.to_string(),
@@ -78,12 +79,12 @@ impl ChildArgs {
         if let Some(from) = self.post_from {
             a.push(from.to_string());
         }
-        a
+        a.join("\t") + "\n"
     }
 
-    /// Parses what follows the subcommand.
-    pub fn parse(args: &[String]) -> Result<ChildArgs, String> {
-        let bad = || format!("usage: vespene {SUBCOMMAND} BUILD CLAIMED_BY WORKER ROOT [FROM]");
+    /// Parses a `run` line (without `run`).
+    fn parse(args: &[String]) -> Result<ChildArgs, String> {
+        let bad = || "expected: run BUILD CLAIMED_BY WORKER ROOT [FROM], tab-separated".to_string();
         if args.len() < 4 {
             return Err(bad());
         }
@@ -162,7 +163,17 @@ impl Supervisor<'_> {
             build_root: self.who.build_root.clone(),
             post_from,
         };
-        let (mut child, messages) = match spawn(self.app, &args) {
+        // The spare child started after the last build has its settings,
+        // plugins and database ready; post phases start their own.
+        let spare = match post_from {
+            None => SPARE.lock().unwrap().take(),
+            Some(_) => None,
+        }
+        .and_then(|mut started| {
+            let alive = started.0.try_wait().is_ok_and(|s| s.is_none());
+            alive.then_some(started)
+        });
+        let (mut child, messages) = match spare.map_or_else(|| spawn(self.app), Ok) {
             Ok(c) => c,
             Err(e) => {
                 end.spawn_error = Some(e.to_string());
@@ -170,7 +181,11 @@ impl Supervisor<'_> {
             }
         };
         let pgid = child.id() as i32;
-        *self.stdin.lock().unwrap() = child.stdin.take();
+        let mut stdin = child.stdin.take();
+        if let Some(s) = stdin.as_mut() {
+            let _ = s.write_all(args.to_line().as_bytes());
+        }
+        *self.stdin.lock().unwrap() = stdin;
         if self.stopped_at.lock().unwrap().is_some() {
             self.tell("stop");
         }
@@ -260,18 +275,21 @@ fn kill_group(pgid: i32) {
     );
 }
 
+type Started = (std::process::Child, Receiver<Vec<u8>>);
+
+/// A runner child started ahead of the next build, waiting for its `run`
+/// line (it exits at the end of its standard input, with the worker).
+static SPARE: Mutex<Option<Started>> = Mutex::new(None);
+
 /// Starts a runner child; its messages arrive on the receiver (which
-/// disconnects at the end of its pipe).
-fn spawn(
-    app: &App,
-    args: &ChildArgs,
-) -> std::io::Result<(std::process::Child, Receiver<Vec<u8>>)> {
+/// disconnects at the end of its pipe). It waits for its `run` line.
+fn spawn(app: &App) -> std::io::Result<Started> {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
     cmd.arg("--settings-dir")
         .arg(&app.settings.settings_dir)
-        .args(args.to_args())
+        .arg(SUBCOMMAND)
         .stdin(Stdio::piped())
         .process_group(0);
     let raw = write.as_raw_fd();
@@ -353,6 +371,11 @@ pub fn run_build(
     if let Err(e) = store.close() {
         tracing::error!("build {id}: part of its output could not be stored: {e}");
     }
+    // After the leftovers were killed (the spare is a child too).
+    match spawn(app) {
+        Ok(spare) => *SPARE.lock().unwrap() = Some(spare),
+        Err(e) => tracing::warn!("cannot start a spare runner process: {e}"),
+    }
     (result, finish_watch())
 }
 
@@ -368,8 +391,8 @@ fn contain(sup: &mut Supervisor<'_>, project_id: i64) -> Result<BuildStatus, Eng
         drop(conn);
         let mut next = Some(0);
         if matches!(status, BuildStatus::Running | BuildStatus::Aborting) {
-            let stopped = status == BuildStatus::Aborting
-                || sup.stopped_at.lock().unwrap().is_some();
+            let stopped =
+                status == BuildStatus::Aborting || sup.stopped_at.lock().unwrap().is_some();
             let ending = if stopped {
                 Ending::aborted(format!("build stopped by request: {reason}"))
             } else {
@@ -377,18 +400,12 @@ fn contain(sup: &mut Supervisor<'_>, project_id: i64) -> Result<BuildStatus, Eng
             };
             sup.log.relayed(Stream::Output, &reason);
             sup.message(&reason);
-            let lost = sup.log.sync().err().map(|e| {
-                format!("part of the build's output could not be stored: {e}")
-            });
-            runner::record_ending(
-                app,
-                id,
-                project_id,
-                ending,
-                lost,
-                "{}",
-                &Default::default(),
-            )?;
+            let lost = sup
+                .log
+                .sync()
+                .err()
+                .map(|e| format!("part of the build's output could not be stored: {e}"));
+            runner::record_ending(app, id, project_id, ending, lost, "{}", &Default::default())?;
         } else {
             sup.message(&reason);
             // Go on after the post trigger that died; not again into a
@@ -480,8 +497,25 @@ impl LogStore for PipeStore {
     }
 }
 
-/// The runner child: runs its part of the build and says `D`.
-pub fn child_main(app: &App, args: &ChildArgs) -> Result<(), EngineError> {
+/// The runner child: waits for its `run` line, runs its part of the build
+/// and says `D`. The end of its standard input before that: exits quietly
+/// (a spare whose worker stopped).
+pub fn child_main(app: &App) -> Result<(), EngineError> {
+    let mut first = String::new();
+    if std::io::stdin().read_line(&mut first).unwrap_or(0) == 0 {
+        return Ok(());
+    }
+    let words: Vec<String> = first
+        .trim_end_matches('\n')
+        .split('\t')
+        .map(String::from)
+        .collect();
+    let args = match words.split_first() {
+        Some((run, rest)) if run == "run" => ChildArgs::parse(rest),
+        _ => Err(format!("unexpected first line {first:?}")),
+    }
+    .map_err(EngineError::Worker)?;
+    let args = &args;
     // SAFETY: descriptor 3 was set up by the worker for this process alone.
     let fd = unsafe { OwnedFd::from_raw_fd(PIPE_FD) };
     nix::fcntl::fcntl(

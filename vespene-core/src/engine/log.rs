@@ -143,8 +143,7 @@ impl FilterChain {
                 continue;
             }
             let input: &str = if replaced { current.as_str() } else { line };
-            let _call =
-                CallGuard::enter(labels[i], limit.map(|(l, why)| Deadline::after(l, why)));
+            let _call = CallGuard::enter(labels[i], limit.map(|(l, why)| Deadline::after(l, why)));
             match inst.filter_line(input, next) {
                 Ok(LineAction::Unchanged) => {}
                 Ok(LineAction::Replaced) => {

@@ -6,9 +6,9 @@
 //! Stop and timeout kill the build's whole process tree: every command
 //! runs through [`BuildScope`] with the build's cancel token and deadline.
 
+use super::call_guard::{self, CallGuard, Deadline};
 use super::claim::Claimer;
 use super::context::{self, BuildNames};
-use super::call_guard::{self, CallGuard, Deadline};
 use super::log::{BuildLog, FilterChain, LogStore};
 use super::queue::release_active;
 use super::ssh::{BuildKeys, Key};
@@ -483,8 +483,10 @@ impl Run<'_> {
         };
         let call = |op: &str| {
             with_scope(&self.scope, || {
-                let _call =
-                    CallGuard::enter(call_guard::label("isolation", iso.name(), op), Some(deadline));
+                let _call = CallGuard::enter(
+                    call_guard::label("isolation", iso.name(), op),
+                    Some(deadline),
+                );
                 iso.instance().call(op, &args)
             })
         };
@@ -746,7 +748,8 @@ pub fn run_claimed(
     };
     // Recorded as the build's working_dir by the claim.
     let created = super::buildroot::create(&who.build_root, id);
-    let (mut run, pool, names) = prepare(app, &mut conn, who, build, cancel, isolation_request, io)?;
+    let (mut run, pool, names) =
+        prepare(app, &mut conn, who, build, cancel, isolation_request, io)?;
     let root = run.root.clone();
     run.message(&format!(
         "build {id} running on {} ({}) in {}",
@@ -807,9 +810,12 @@ pub fn run_claimed(
         &output_variables,
         &revision,
     )?;
-    let final_build = persist::retrying(&app.db, ending_patience(app), "reading the ended build", |conn| {
-        Ok(builds::get(conn, id)?)
-    })?;
+    let final_build = persist::retrying(
+        &app.db,
+        ending_patience(app),
+        "reading the ended build",
+        |conn| Ok(builds::get(conn, id)?),
+    )?;
     run.post_phase(&names, &final_build, 0)?;
     run.close()?;
     Ok(status)
@@ -922,8 +928,14 @@ impl Run<'_> {
             }
             let req = HookRequest::new(event, final_info, self.project_info.clone());
             let limits = self.trigger_limits(None);
-            for r in run_section(&app.plugins.registry, section, &req, &self.scope, &limits, from)
-            {
+            for r in run_section(
+                &app.plugins.registry,
+                section,
+                &req,
+                &self.scope,
+                &limits,
+                from,
+            ) {
                 if let Err(e) = r.result {
                     self.message(&format!(
                         "{} trigger '{}' failed: {e}",

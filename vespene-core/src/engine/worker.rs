@@ -14,7 +14,10 @@ fn run_build(
     who: &Claimer,
     build: crate::db::builds::Build,
     listener: Box<dyn super::wake::Listener>,
-) -> (Result<BuildStatus, EngineError>, Box<dyn super::wake::Listener>) {
+) -> (
+    Result<BuildStatus, EngineError>,
+    Box<dyn super::wake::Listener>,
+) {
     if app.settings.worker.contain_plugin_calls {
         super::contained::run_build(app, who, build, listener)
     } else {

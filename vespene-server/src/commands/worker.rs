@@ -62,12 +62,10 @@ pub fn run(env: &Env, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `vespene __run-build ...`: the runner child a worker starts for each
-/// build (see `vespene_core::engine::contained`).
-pub fn run_child(env: &Env, args: &[String]) -> anyhow::Result<ExitCode> {
-    use vespene_core::engine::contained::{ChildArgs, child_main};
-    let args = ChildArgs::parse(args).map_err(anyhow::Error::msg)?;
+/// `vespene __run-build`: the runner child a worker starts for each build
+/// (see `vespene_core::engine::contained`); its build comes on stdin.
+pub fn run_child(env: &Env) -> anyhow::Result<ExitCode> {
     let app = env.app(Migrations::Checked)?;
-    child_main(&app, &args)?;
+    vespene_core::engine::contained::child_main(&app)?;
     Ok(ExitCode::SUCCESS)
 }
