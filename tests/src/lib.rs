@@ -2,8 +2,8 @@
 //! of its own (settings, data and plugin directories), and real plugin
 //! files.
 
-pub mod docker;
 pub mod browser;
+pub mod docker;
 pub mod engine;
 pub mod fixtures;
 pub mod harness;

@@ -44,6 +44,9 @@ pub enum Migrations {
     /// Refuse to start while migrations are pending (servers and workers
     /// of a multi-host install, where one `vespene migrate` runs first).
     Require,
+    /// Neither: a worker's runner child, whose worker already required
+    /// them (and the check costs every build a query).
+    Checked,
 }
 
 impl App {
@@ -78,6 +81,7 @@ impl App {
                     tracing::info!("applied database migrations: {}", applied.join(", "));
                 }
             }
+            Migrations::Checked => {}
             Migrations::Require => {
                 if db.has_pending_migrations()? {
                     return Err(StartError::PendingMigrations(crate::db::masked_url(

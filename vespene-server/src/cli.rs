@@ -72,6 +72,9 @@ pub enum Command {
     /// Create the tutorial's demo objects (a four-stage pipeline that runs
     /// as shipped); running it again changes nothing.
     Tutorial,
+    /// The runner child of a worker: runs one claimed build (internal).
+    #[command(name = "__run-build", hide = true)]
+    RunBuild,
     /// Resize worker pools through their autoscaling planner and executor.
     Autoscaler(crate::commands::autoscaler::AutoscalerArgs),
     /// A project's webhook secret and opt-ins; send it a sample push.

@@ -20,11 +20,13 @@
 
 pub mod autoscaler;
 pub mod buildroot;
+pub mod call_guard;
 pub mod claim;
 pub mod cleanup;
+pub mod contained;
 pub mod context;
-pub mod import;
 pub mod follow;
+pub mod import;
 pub mod log;
 pub mod persist;
 pub mod pipeline;

@@ -5,7 +5,25 @@
 
 use super::EngineError;
 use super::claim::{Claimer, claim_build, claim_next, lost_claim};
-use super::runner::run_build;
+use super::runner;
+
+/// Runs a claimed build as the settings say: in a runner child (plugin
+/// calls contained) or in the worker itself.
+fn run_build(
+    app: &App,
+    who: &Claimer,
+    build: crate::db::builds::Build,
+    listener: Box<dyn super::wake::Listener>,
+) -> (
+    Result<BuildStatus, EngineError>,
+    Box<dyn super::wake::Listener>,
+) {
+    if app.settings.worker.contain_plugin_calls {
+        super::contained::run_build(app, who, build, listener)
+    } else {
+        runner::run_build(app, who, build, listener)
+    }
+}
 use crate::app::App;
 use crate::db::aggregate::Aggregate;
 use crate::db::builds::BuildStatus;

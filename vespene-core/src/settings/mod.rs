@@ -113,6 +113,18 @@ pub struct WorkerSettings {
     pub max_output_variables: usize,
     /// Most bytes (names and values) of one build's output variables.
     pub max_output_variable_bytes: usize,
+    /// Run each build in a runner child process, so that a plugin call
+    /// that crashes, exits or hangs fails that build only (the default).
+    /// Off: plugin calls run in the worker itself, a little faster, and a
+    /// crashing plugin takes the worker down.
+    pub contain_plugin_calls: bool,
+    /// Deadline of one trigger call (pre, success, failure), seconds; a pre
+    /// trigger is also bounded by the project's timeout.
+    pub trigger_call_seconds: u64,
+    /// Deadline of one output filter call (`begin`, each line), seconds.
+    pub output_call_seconds: u64,
+    /// Deadline of one variables plugin call, seconds.
+    pub variables_call_seconds: u64,
 }
 
 /// Which path settings a layer named, so that the others follow the data
@@ -304,6 +316,10 @@ impl Settings {
                 worker_id_file: String::new(),
                 max_output_variables: 1000,
                 max_output_variable_bytes: 1 << 20,
+                contain_plugin_calls: true,
+                trigger_call_seconds: 300,
+                output_call_seconds: 10,
+                variables_call_seconds: 60,
             },
             buildroot_web_link: String::new(),
             time_display_format: "%b %d %Y, %I:%M:%S %p".into(),

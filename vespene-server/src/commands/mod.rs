@@ -137,6 +137,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Export(a) => apply::export_cmd(&env, a),
         Command::Cleanup(a) => cleanup::run(&env, a),
         Command::Tutorial => tutorial::run(&env),
+        Command::RunBuild => worker::run_child(&env),
         Command::Autoscaler(a) => autoscaler::run(&env, a),
         Command::Webhook(c) => webhook::run(&env, c),
         Command::Import(a) => import::run(&env, a),

@@ -614,11 +614,17 @@ fn run_import(
     let id = build.id;
     let names = BuildNames::of(&mut conn, &build, None)?;
     let info = names.info(&build);
-    let chain = FilterChain::for_build(&app.plugins.registry, &info);
+    let chain = FilterChain::for_build(
+        &app.plugins.registry,
+        &info,
+        Some(Duration::from_secs(
+            app.settings.worker.output_call_seconds.max(1),
+        )),
+    );
     let patience = Duration::from_secs(app.settings.worker.orphan_after_seconds.max(1));
     let log = Rc::new(RefCell::new(BuildLog::new(
         chain,
-        DbLogStore::spawn(&app.db, id, patience),
+        DbLogStore::spawn(&app.db, &app.waker, id, patience),
     )));
     let cancel = CancelToken::new();
     let beat = Beat::start(app, id, cancel.clone());
