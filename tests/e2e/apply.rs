@@ -457,3 +457,67 @@ fn the_documented_example_applies() {
         );
     }
 }
+
+/// 16.6: a secret found in plaintext in the database (stored before a
+/// secrets plugin was configured, or written there by hand) is encrypted
+/// the next time its object is applied or edited, on both backends. On
+/// the main an apply of the same file said "unchanged" and an edit kept
+/// the plaintext.
+#[test]
+fn a_plaintext_secret_is_encrypted_when_next_applied_or_edited() {
+    use diesel::connection::SimpleConnection;
+    use vespene_core::ops::{ServiceLoginInput, SshKeyInput};
+    for backend in backends() {
+        let Some(es) = sandbox(backend) else { continue };
+        eprintln!("-- {backend:?}");
+        let (_dir, site) = config(SITE);
+        apply(&es, &[&site]).ok();
+        let app = es.app();
+        let ops = &app.ops;
+        let a = &Actor::System;
+        let plant = |password: &str, unlock: &str| {
+            app.db
+                .conn()
+                .unwrap()
+                .batch_execute(&format!(
+                    "UPDATE service_logins SET password = '{password}'; \
+                     UPDATE ssh_keys SET unlock_password = '{unlock}'"
+                ))
+                .unwrap();
+        };
+        let login = ops.service_logins().id_by_name(a, "git-reader").unwrap();
+        let key = ops.ssh_keys().id_by_name(a, "deploy").unwrap();
+        let stored = || {
+            let l = ops.service_logins().get(a, login).unwrap().service_login;
+            let k = ops.ssh_keys().get(a, key).unwrap().ssh_key;
+            (l.password, k.unlock_password)
+        };
+
+        // Through apply: the file and the stored secrets are the same,
+        // but the stored ones are plaintext.
+        plant(GIT_PASSWORD, PASSPHRASE);
+        assert_eq!(stored().0, GIT_PASSWORD);
+        let run = apply(&es, &[&site]);
+        assert!(run.ok().contains(" 2 updated,"), "{run:#?}");
+        for (value, plain) in [(stored().0, GIT_PASSWORD), (stored().1, PASSPHRASE)] {
+            assert!(value.starts_with("[VESPENE-CLOAK]"), "{backend:?}: {value}");
+            assert_eq!(ops.secrets().decloak(&value).unwrap(), plain);
+        }
+
+        // Through the edit operations, which keep the secrets (`None`).
+        plant("plain-pw", "plain-unlock");
+        let detail = ops.service_logins().get(a, login).unwrap();
+        let mut input = ServiceLoginInput::from(&detail);
+        input.password = None;
+        ops.service_logins().update(a, login, &input).unwrap();
+        let detail = ops.ssh_keys().get(a, key).unwrap();
+        let mut input = SshKeyInput::from(&detail);
+        input.private_key = None;
+        input.unlock_password = None;
+        ops.ssh_keys().update(a, key, &input).unwrap();
+        for (value, plain) in [(stored().0, "plain-pw"), (stored().1, "plain-unlock")] {
+            assert!(value.starts_with("[VESPENE-CLOAK]"), "{backend:?}: {value}");
+            assert_eq!(ops.secrets().decloak(&value).unwrap(), plain);
+        }
+    }
+}

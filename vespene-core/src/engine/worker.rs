@@ -9,7 +9,9 @@ use super::runner::run_build;
 use crate::app::App;
 use crate::db::aggregate::Aggregate;
 use crate::db::builds::BuildStatus;
-use crate::db::output::{OutputStream, append_output};
+use super::log::append_filtered;
+use crate::db::output::OutputStream;
+use crate::plugins::Registry;
 use crate::db::schema::builds as b;
 use crate::db::worker_pools::WorkerPools;
 use crate::db::workers::{Registration, register};
@@ -132,6 +134,7 @@ pub fn register_worker(app: &App) -> Result<Claimer, EngineError> {
 /// (two sweepers never both record it). True when this call ended it.
 fn end_build(
     conn: &mut DbConn,
+    registry: &Registry,
     id: i64,
     from: BuildStatus,
     to: BuildStatus,
@@ -152,8 +155,8 @@ fn end_build(
         if n != 1 {
             return Ok(false);
         }
-        append_output(conn, id, OutputStream::Messages, &[reason])?;
-        append_output(conn, id, OutputStream::Output, &[reason])?;
+        append_filtered(conn, registry, id, OutputStream::Messages, &[reason])?;
+        append_filtered(conn, registry, id, OutputStream::Output, &[reason])?;
         let project: Option<i64> = b::table.find(id).select(b::project_id).first(conn)?;
         if let Some(p) = project {
             super::queue::clear_active(conn, p, id, true)?;
@@ -208,7 +211,7 @@ pub fn sweep(app: &App, conn: &mut DbConn, uid: &str) -> Result<usize, EngineErr
         } else {
             (BuildStatus::Orphaned, format!("build orphaned: {why}"))
         };
-        if end_build(conn, id, status, to, &reason)? {
+        if end_build(conn, &app.plugins.registry, id, status, to, &reason)? {
             tracing::warn!("build {id}: {reason}");
             ended += 1;
         }
@@ -235,6 +238,7 @@ pub fn sweep(app: &App, conn: &mut DbConn, uid: &str) -> Result<usize, EngineErr
             );
             if end_build(
                 conn,
+                &app.plugins.registry,
                 id,
                 BuildStatus::Queued,
                 BuildStatus::Orphaned,
@@ -319,6 +323,7 @@ pub fn run(
             };
             let claimed = claim_next(
                 &mut conn,
+                &app.plugins.registry,
                 pool.id,
                 pool.build_latest,
                 i64::from(pool.auto_abort_minutes),
