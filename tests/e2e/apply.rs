@@ -521,3 +521,49 @@ fn a_plaintext_secret_is_encrypted_when_next_applied_or_edited() {
         }
     }
 }
+
+/// 9.6: a document nested 100 000 deep is refused at once with the line
+/// and the limit; on the main `vespene apply` parsed it for minutes.
+#[test]
+fn deeply_nested_yaml_is_refused_quickly() {
+    let es = sandbox(Backend::Sqlite).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("flow.yaml", format!("groups: {}\n", "[".repeat(100_000))),
+        (
+            "closed.yaml",
+            format!("groups: {}{}\n", "[".repeat(100_000), "]".repeat(100_000)),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let mut child = es
+            .sb
+            .command()
+            .arg("apply")
+            .arg(&path)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A hang detector, not a timing: the main never finished.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("{name}: still parsing after 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains("line 1: nested more than 64 levels deep"),
+            "{name}: {stderr}"
+        );
+        assert!(stderr.len() < 500, "{name}: {stderr}");
+    }
+}

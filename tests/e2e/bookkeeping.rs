@@ -446,7 +446,10 @@ fn stamped(line: &str) -> bool {
     let head = head.trim_start();
     head.len() >= 4
         && head.as_bytes()[head.len() - 3] == b'.'
-        && head.bytes().filter(|b| *b != b'.').all(|b| b.is_ascii_digit())
+        && head
+            .bytes()
+            .filter(|b| *b != b'.')
+            .all(|b| b.is_ascii_digit())
 }
 
 /// 16.6: every line of a build's messages (and output) carries the output

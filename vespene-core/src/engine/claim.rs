@@ -13,12 +13,12 @@
 //! superseded them. (The original kept the oldest, contrary to its own help
 //! text; the setting's name and help say "latest".)
 
-use crate::db::builds::{self, Build, BuildChanges, BuildStatus};
 use super::log::append_filtered;
+use crate::db::builds::{self, Build, BuildChanges, BuildStatus};
 use crate::db::output::OutputStream;
-use crate::plugins::Registry;
 use crate::db::schema::builds as b;
 use crate::db::{DbConn, DbError, now, write_tx};
+use crate::plugins::Registry;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use std::path::PathBuf;

@@ -9,10 +9,10 @@
 
 use super::EngineError;
 use super::context::{self, object};
+use super::log::append_filtered;
 use crate::app::App;
 use crate::authz::Actor;
 use crate::db::builds::{self, Build, BuildChanges, BuildStatus, NewBuild};
-use super::log::append_filtered;
 use crate::db::output::OutputStream;
 use crate::db::projects::{BuildRefs, set_build_refs};
 use crate::db::{DbConn, now, write_tx};
@@ -192,7 +192,13 @@ pub fn start_project_on(
             )?;
             let registry = &app.plugins.registry;
             append_filtered(conn, registry, id, OutputStream::Output, &[reason.as_str()])?;
-            append_filtered(conn, registry, id, OutputStream::Messages, &[reason.as_str()])?;
+            append_filtered(
+                conn,
+                registry,
+                id,
+                OutputStream::Messages,
+                &[reason.as_str()],
+            )?;
             set_build_refs(
                 conn,
                 project_id,

@@ -718,7 +718,13 @@ fn run_claimed(
                 record_end(conn, project_id, id, status == BuildStatus::Success)?;
                 if let Some(reason) = &lost {
                     let registry = &app.plugins.registry;
-                    append_filtered(conn, registry, id, OutputStream::Messages, &[reason.as_str()])?;
+                    append_filtered(
+                        conn,
+                        registry,
+                        id,
+                        OutputStream::Messages,
+                        &[reason.as_str()],
+                    )?;
                     append_filtered(conn, registry, id, OutputStream::Output, &[reason.as_str()])?;
                 }
                 Ok(())
@@ -832,7 +838,13 @@ fn finish_without_log(
     )?;
     if let Some(reason) = &ending.reason {
         let registry = &app.plugins.registry;
-        append_filtered(conn, registry, build.id, OutputStream::Messages, &[reason.as_str()])?;
+        append_filtered(
+            conn,
+            registry,
+            build.id,
+            OutputStream::Messages,
+            &[reason.as_str()],
+        )?;
     }
     Ok(())
 }

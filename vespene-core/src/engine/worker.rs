@@ -5,17 +5,17 @@
 
 use super::EngineError;
 use super::claim::{Claimer, claim_build, claim_next};
+use super::log::append_filtered;
 use super::runner::run_build;
 use crate::app::App;
 use crate::db::aggregate::Aggregate;
 use crate::db::builds::BuildStatus;
-use super::log::append_filtered;
 use crate::db::output::OutputStream;
-use crate::plugins::Registry;
 use crate::db::schema::builds as b;
 use crate::db::worker_pools::WorkerPools;
 use crate::db::workers::{Registration, register};
 use crate::db::{DbConn, now, write_tx};
+use crate::plugins::Registry;
 use chrono::Duration as ChronoDuration;
 use diesel::prelude::*;
 use std::path::{Path, PathBuf};
