@@ -193,7 +193,18 @@ impl Aggregate for ServiceLogins {
         id: i64,
         input: &ServiceLoginInput,
     ) -> Result<(), DbError> {
-        let password = ctx.secrets.cloak_replacement(input.password.as_deref())?;
+        let mut password = ctx.secrets.cloak_replacement(input.password.as_deref())?;
+        if password.is_none() {
+            // A plaintext password found here is encrypted now.
+            let stored: Option<String> = t::service_logins
+                .find(id)
+                .select(t::password)
+                .first(conn)
+                .optional()?;
+            if let Some(stored) = stored {
+                password = ctx.secrets.upgrade_plaintext(&stored)?;
+            }
+        }
         write_tx(conn, |conn| {
             let name = check(conn, input)?;
             let row = Row {

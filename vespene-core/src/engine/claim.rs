@@ -13,10 +13,12 @@
 //! superseded them. (The original kept the oldest, contrary to its own help
 //! text; the setting's name and help say "latest".)
 
+use super::log::append_filtered;
 use crate::db::builds::{self, Build, BuildChanges, BuildStatus};
-use crate::db::output::{self, OutputStream};
+use crate::db::output::OutputStream;
 use crate::db::schema::builds as b;
 use crate::db::{DbConn, DbError, now, write_tx};
+use crate::plugins::Registry;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use std::path::PathBuf;
@@ -107,6 +109,7 @@ fn mark_running(conn: &mut DbConn, id: i64, who: &Claimer) -> Result<bool, DbErr
 /// them).
 pub fn claim_next(
     conn: &mut DbConn,
+    registry: &Registry,
     pool_id: i64,
     build_latest: bool,
     auto_abort_minutes: i64,
@@ -135,7 +138,7 @@ pub fn claim_next(
                     let line = format!(
                         "not run: superseded by build {newest} of the same project (the pool builds only the latest)"
                     );
-                    output::append_output(conn, older, OutputStream::Messages, &[line.as_str()])?;
+                    append_filtered(conn, registry, older, OutputStream::Messages, &[&line])?;
                 }
             }
         }

@@ -5,6 +5,10 @@
 //! appends, not a million.
 
 use super::call_guard::{self, CallGuard, Deadline};
+use super::context::BuildNames;
+use crate::db::builds;
+use crate::db::output::{self, OutputStream};
+use crate::db::{DbConn, DbError};
 use crate::plugins::{Instance, LineBuf, Registry};
 use crate::settings::Section;
 use serde_json::{Map, Value};
@@ -264,17 +268,11 @@ impl<S: LogStore> BuildLog<S> {
         {
             self.set_variable(name, value);
         }
-        if let Some(filtered) = self.chain.apply(&line) {
-            let buf = &mut self.pending[i];
-            buf.push_str(filtered);
-            buf.push('\n');
-        }
+        self.push_filtered(i, &line);
         if !self.chain.problems.is_empty() {
             let problems = self.chain.take_problems();
             for p in problems {
-                let buf = &mut self.pending[1];
-                buf.push_str(&p);
-                buf.push('\n');
+                self.push_filtered(1, &p);
             }
         }
         // One clock read per batch, not per line: the age is checked by
@@ -307,6 +305,17 @@ impl<S: LogStore> BuildLog<S> {
         }
     }
 
+    /// Queues `line` for stream slot `i` as the filters leave it: every
+    /// line of both streams, the log's own housekeeping included, carries
+    /// the output plugins' prefix.
+    fn push_filtered(&mut self, i: usize, line: &str) {
+        if let Some(filtered) = self.chain.apply(line) {
+            let buf = &mut self.pending[i];
+            buf.push_str(filtered);
+            buf.push('\n');
+        }
+    }
+
     /// Limits output variables to `limits`.
     pub fn limit_variables(&mut self, limits: VariableLimits) {
         self.variables.limits = limits;
@@ -333,9 +342,7 @@ impl<S: LogStore> BuildLog<S> {
                 let text = format!(
                     "vespene/set {name}: ignored, the build set {why} ([worker] max_output_variables, max_output_variable_bytes); later settings over the limit are ignored too"
                 );
-                let buf = &mut self.pending[1];
-                buf.push_str(&text);
-                buf.push('\n');
+                self.push_filtered(1, &text);
             }
             return;
         }
@@ -401,6 +408,36 @@ impl<S: LogStore> BuildLog<S> {
         self.flush();
         (self.store, self.output_variables)
     }
+}
+
+/// Appends `lines` to a stream of build `build_id` from outside its
+/// worker's log (a stop, a start that failed, an orphaned or superseded
+/// build), through a fresh chain of the build's output filters, so that
+/// these lines carry the same prefix as every other line of the log.
+pub fn append_filtered(
+    conn: &mut DbConn,
+    registry: &Registry,
+    build_id: i64,
+    stream: OutputStream,
+    lines: &[&str],
+) -> Result<(), DbError> {
+    let build = builds::get(conn, build_id)?;
+    let info = BuildNames::of(conn, &build, None)?.info(&build);
+    let mut chain = FilterChain::for_build(registry, &info, None);
+    let mut kept: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    // A filter that fails is reported once and then skipped, so this ends.
+    while !todo.is_empty() {
+        for line in std::mem::take(&mut todo) {
+            for part in line.lines() {
+                if let Some(filtered) = chain.apply(part) {
+                    kept.push(filtered.to_string());
+                }
+            }
+        }
+        todo = chain.take_problems();
+    }
+    output::append_output(conn, build_id, stream, &kept).map(drop)
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@
 use super::call_guard::{self, CallGuard, Deadline};
 use super::claim::Claimer;
 use super::context::{self, BuildNames};
-use super::log::{BuildLog, FilterChain, LogStore};
+use super::log::{BuildLog, FilterChain, LogStore, append_filtered};
 use super::queue::release_active;
 use super::ssh::{BuildKeys, Key};
 use super::store::DbLogStore;
@@ -18,7 +18,7 @@ use super::wake::Listener;
 use super::{EngineError, persist, pipeline};
 use crate::app::App;
 use crate::db::builds::{self, Build, BuildChanges, BuildStatus};
-use crate::db::output::{OutputStream, append_output};
+use crate::db::output::OutputStream;
 use crate::db::projects::{BuildRefs, ProjectDetail, set_build_refs};
 use crate::db::{DbConn, now, write_tx};
 use crate::plugins::{CallScope, with_scope};
@@ -897,8 +897,15 @@ pub(super) fn record_ending(
                 )?;
                 record_end(conn, project_id, id, status == BuildStatus::Success)?;
                 if let Some(reason) = &lost {
-                    append_output(conn, id, OutputStream::Messages, &[reason.as_str()])?;
-                    append_output(conn, id, OutputStream::Output, &[reason.as_str()])?;
+                    let registry = &app.plugins.registry;
+                    append_filtered(
+                        conn,
+                        registry,
+                        id,
+                        OutputStream::Messages,
+                        &[reason.as_str()],
+                    )?;
+                    append_filtered(conn, registry, id, OutputStream::Output, &[reason.as_str()])?;
                 }
                 Ok(())
             })
@@ -1076,7 +1083,14 @@ fn finish_without_log(
         .status(ending.status),
     )?;
     if let Some(reason) = &ending.reason {
-        append_output(conn, build.id, OutputStream::Messages, &[reason.as_str()])?;
+        let registry = &app.plugins.registry;
+        append_filtered(
+            conn,
+            registry,
+            build.id,
+            OutputStream::Messages,
+            &[reason.as_str()],
+        )?;
     }
     app.waker.notify_output(build.id);
     Ok(())

@@ -5,6 +5,7 @@
 
 use super::EngineError;
 use super::claim::{Claimer, claim_build, claim_next, lost_claim};
+use super::log::append_filtered;
 use super::runner;
 
 /// Runs a claimed build as the settings say: in a runner child (plugin
@@ -27,11 +28,12 @@ fn run_build(
 use crate::app::App;
 use crate::db::aggregate::Aggregate;
 use crate::db::builds::BuildStatus;
-use crate::db::output::{OutputStream, append_output};
+use crate::db::output::OutputStream;
 use crate::db::schema::builds as b;
 use crate::db::worker_pools::WorkerPools;
 use crate::db::workers::{Registration, register};
 use crate::db::{DbConn, now, write_tx};
+use crate::plugins::Registry;
 use chrono::Duration as ChronoDuration;
 use diesel::prelude::*;
 use std::path::{Path, PathBuf};
@@ -150,6 +152,7 @@ pub fn register_worker(app: &App) -> Result<Claimer, EngineError> {
 /// (two sweepers never both record it). True when this call ended it.
 fn end_build(
     conn: &mut DbConn,
+    registry: &Registry,
     id: i64,
     from: BuildStatus,
     to: BuildStatus,
@@ -170,8 +173,8 @@ fn end_build(
         if n != 1 {
             return Ok(false);
         }
-        append_output(conn, id, OutputStream::Messages, &[reason])?;
-        append_output(conn, id, OutputStream::Output, &[reason])?;
+        append_filtered(conn, registry, id, OutputStream::Messages, &[reason])?;
+        append_filtered(conn, registry, id, OutputStream::Output, &[reason])?;
         let project: Option<i64> = b::table.find(id).select(b::project_id).first(conn)?;
         if let Some(p) = project {
             super::queue::clear_active(conn, p, id, true)?;
@@ -226,7 +229,7 @@ pub fn sweep(app: &App, conn: &mut DbConn, uid: &str) -> Result<usize, EngineErr
         } else {
             (BuildStatus::Orphaned, format!("build orphaned: {why}"))
         };
-        if end_build(conn, id, status, to, &reason)? {
+        if end_build(conn, &app.plugins.registry, id, status, to, &reason)? {
             tracing::warn!("build {id}: {reason}");
             ended += 1;
         }
@@ -253,6 +256,7 @@ pub fn sweep(app: &App, conn: &mut DbConn, uid: &str) -> Result<usize, EngineErr
             );
             if end_build(
                 conn,
+                &app.plugins.registry,
                 id,
                 BuildStatus::Queued,
                 BuildStatus::Orphaned,
@@ -379,6 +383,7 @@ fn run_builds(
             };
             let claimed = claim_next(
                 &mut conn,
+                &app.plugins.registry,
                 pool.id,
                 pool.build_latest,
                 i64::from(pool.auto_abort_minutes),
