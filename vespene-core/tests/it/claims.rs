@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use vespene_core::db::builds::{self, BuildStatus, NewBuild};
 use vespene_core::db::workers::{Registration, register};
 use vespene_core::engine::claim::{Claimer, claim_next, lost_claim};
+use vespene_core::plugins::Registry;
 
 fn claimer(t: &TestDb, uid: &str) -> Claimer {
     let worker = register(
@@ -37,7 +38,7 @@ fn a_lost_claim_is_found_by_its_worker_once(t: &TestDb) {
 
     // The claim commits and comes back with the build, read in the same
     // transaction.
-    let claimed = claim_next(&mut conn, p, false, 60, &me).unwrap().unwrap();
+    let claimed = claim_next(&mut conn, &Registry::default(), p, false, 60, &me).unwrap().unwrap();
     assert_eq!(claimed.id, queued);
     assert_eq!(claimed.status(), BuildStatus::Running);
     assert_eq!(claimed.claimed_by.as_deref(), Some(me.claimed_by.as_str()));
