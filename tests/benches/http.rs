@@ -50,6 +50,16 @@ fn parse_ms(text: &str) -> f64 {
 }
 
 fn wrk(url: &str, token: &str, seconds: u64, connections: u32) -> Load {
+    wrk_with(
+        url,
+        &format!("Authorization: Bearer {token}"),
+        seconds,
+        connections,
+    )
+}
+
+/// [`wrk`] sending `header` (a token, or a session cookie for the web UI).
+fn wrk_with(url: &str, header: &str, seconds: u64, connections: u32) -> Load {
     let out = Command::new("wrk")
         .args([
             "-t2",
@@ -57,7 +67,7 @@ fn wrk(url: &str, token: &str, seconds: u64, connections: u32) -> Load {
             &format!("-d{seconds}s"),
             "--latency",
         ])
-        .args(["-H", &format!("Authorization: Bearer {token}")])
+        .args(["-H", header])
         .arg(url)
         .output()
         .expect("run wrk (apt-get install wrk)");
@@ -176,6 +186,18 @@ fn main() {
         let builds = wrk(&url("/api/v1/builds"), &token, seconds, connections);
         let projects = wrk(&url("/api/v1/projects"), &token, seconds, connections);
         assert!(!builds.non_2xx && !projects.non_2xx, "errors under load");
+        // The web UI's HTML lists, with a login session's cookie.
+        let session = server
+            .login("bench", "pw")
+            .session
+            .expect("a session cookie");
+        let cookie = format!("Cookie: vespene_session={session}");
+        let html_builds = wrk_with(&url("/ui/builds"), &cookie, seconds, connections);
+        let html_projects = wrk_with(&url("/ui/projects"), &cookie, seconds, connections);
+        assert!(
+            !html_builds.non_2xx && !html_projects.non_2xx,
+            "web UI errors under load"
+        );
         std::thread::sleep(Duration::from_secs(1));
         let after = (
             mem_mib(server.pid(), "VmRSS:"),
@@ -202,6 +224,19 @@ fn main() {
             &base,
             "≥ 10,000 req/s, p50 ≤ 2 ms",
         );
+        row(
+            "build list HTML /ui/builds (50 of 100,000)",
+            &html_builds,
+            &base,
+            "≥ 5,000 req/s, p50 ≤ 2 ms",
+        );
+        row(
+            "project list HTML /ui/projects (50 of 100, status icons)",
+            &html_projects,
+            &base,
+            "≥ 5,000 req/s, p50 ≤ 2 ms",
+        );
+        big_build_page(&es, &server);
         println!(
             "\nServer RSS: {:.1} MiB idle after start with every stock plugin loaded \
              (target ≤ 16 MiB), of which {:.1} MiB private (anonymous) and the rest \
@@ -210,4 +245,87 @@ fn main() {
             idle.0, idle.1, after.0, after.1
         );
     }
+}
+
+/// The build page of a 1,000,000-line build: bytes sent (the tail first,
+/// the rest on demand), time to the first byte and to the whole page,
+/// and, when chromium is installed, the browser's first contentful paint.
+fn big_build_page(es: &EngineSandbox, server: &Server) {
+    use vespene_core::ops::OutputStream;
+    const LINES: usize = 1_000_000;
+    let app = es.app();
+    let pool = app
+        .ops
+        .worker_pools()
+        .id_by_name(&Actor::System, "bench")
+        .unwrap();
+    let project = app
+        .ops
+        .projects()
+        .id_by_name(&Actor::System, "project-000")
+        .unwrap();
+    let mut conn = app.db.conn().unwrap();
+    let id = vespene_core::db::builds::insert_queued(
+        &mut conn,
+        &vespene_core::db::builds::NewBuild::queued(project, pool),
+    )
+    .unwrap();
+    let lines: Vec<String> = (0..1000)
+        .map(|i| format!("line {i:07} of a long build log"))
+        .collect();
+    for _ in 0..LINES / 1000 {
+        vespene_core::db::output::append_output(&mut conn, id, OutputStream::Output, &lines)
+            .unwrap();
+    }
+    let mut c = server.login("bench", "pw");
+    let path = format!("/ui/builds/{id}/detail");
+    c.get(&path);
+    let start = std::time::Instant::now();
+    let r = c.get(&path);
+    let whole = start.elapsed();
+    assert_eq!(r.status, 200);
+    // Time to first byte: a raw request, timed to its first byte.
+    let addr = server.url.trim_start_matches("http://").to_string();
+    let ttfb = {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        let t = std::time::Instant::now();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: {addr}\r\nCookie: vespene_session={}\r\nConnection: close\r\n\r\n",
+            c.session.clone().unwrap_or_default()
+        )
+        .unwrap();
+        let mut byte = [0u8; 1];
+        s.read_exact(&mut byte).unwrap();
+        t.elapsed()
+    };
+    let paint = if vespene_e2e::browser::available() {
+        let b = vespene_e2e::browser::Browser::start(1280);
+        b.goto(&format!("{}/ui/login", server.url));
+        b.fill("#username", "bench");
+        b.fill("#password", "pw");
+        b.press("button[type=submit]");
+        b.find("h1");
+        b.goto(&format!("{}{path}", server.url));
+        b.find("#log-output");
+        b.script(
+            "var p = performance.getEntriesByType('paint').filter(function (e) { return e.name === 'first-contentful-paint'; })[0]; return p ? p.startTime : null;",
+            serde_json::json!([]),
+        )
+        .as_f64()
+        .map(|ms| format!("{ms:.0} ms"))
+        .unwrap_or_else(|| "not reported".into())
+    } else {
+        "not measured (no chromium)".into()
+    };
+    println!(
+        "\nBuild page of a {LINES}-line build (/ui/builds/ID/detail): {} KiB sent \
+         (the last 2,000 lines; the rest on demand), first byte after {:.1} ms, \
+         whole page {:.1} ms, first contentful paint in Chromium {paint} \
+         (target: opens fast, tail first).",
+        r.text.len() / 1024,
+        ttfb.as_secs_f64() * 1e3,
+        whole.as_secs_f64() * 1e3,
+    );
 }

@@ -46,6 +46,11 @@ fn sandbox_with_every_stock_plugin() -> (Sandbox, usize) {
         };
         let params = match dir.as_str() {
             "triggers-command" => ", \"true\"",
+            "triggers-slack" => ", { channel = \"general\", token = \"xoxb-bench\" }",
+            "triggers-webhook" => ", { url = \"http://127.0.0.1:9/hook\" }",
+            "triggers-commit-status" => {
+                ", { forges = [{ type = \"github\", url = \"https://github.com\", token = \"bench\" }] }"
+            }
             _ => "",
         };
         sections.entry(section).or_default().push_str(&format!(

@@ -457,3 +457,113 @@ fn the_documented_example_applies() {
         );
     }
 }
+
+/// 16.6: a secret found in plaintext in the database (stored before a
+/// secrets plugin was configured, or written there by hand) is encrypted
+/// the next time its object is applied or edited, on both backends. On
+/// the main an apply of the same file said "unchanged" and an edit kept
+/// the plaintext.
+#[test]
+fn a_plaintext_secret_is_encrypted_when_next_applied_or_edited() {
+    use diesel::connection::SimpleConnection;
+    use vespene_core::ops::{ServiceLoginInput, SshKeyInput};
+    for backend in backends() {
+        let Some(es) = sandbox(backend) else { continue };
+        eprintln!("-- {backend:?}");
+        let (_dir, site) = config(SITE);
+        apply(&es, &[&site]).ok();
+        let app = es.app();
+        let ops = &app.ops;
+        let a = &Actor::System;
+        let plant = |password: &str, unlock: &str| {
+            app.db
+                .conn()
+                .unwrap()
+                .batch_execute(&format!(
+                    "UPDATE service_logins SET password = '{password}'; \
+                     UPDATE ssh_keys SET unlock_password = '{unlock}'"
+                ))
+                .unwrap();
+        };
+        let login = ops.service_logins().id_by_name(a, "git-reader").unwrap();
+        let key = ops.ssh_keys().id_by_name(a, "deploy").unwrap();
+        let stored = || {
+            let l = ops.service_logins().get(a, login).unwrap().service_login;
+            let k = ops.ssh_keys().get(a, key).unwrap().ssh_key;
+            (l.password, k.unlock_password)
+        };
+
+        // Through apply: the file and the stored secrets are the same,
+        // but the stored ones are plaintext.
+        plant(GIT_PASSWORD, PASSPHRASE);
+        assert_eq!(stored().0, GIT_PASSWORD);
+        let run = apply(&es, &[&site]);
+        assert!(run.ok().contains(" 2 updated,"), "{run:#?}");
+        for (value, plain) in [(stored().0, GIT_PASSWORD), (stored().1, PASSPHRASE)] {
+            assert!(value.starts_with("[VESPENE-CLOAK]"), "{backend:?}: {value}");
+            assert_eq!(ops.secrets().decloak(&value).unwrap(), plain);
+        }
+
+        // Through the edit operations, which keep the secrets (`None`).
+        plant("plain-pw", "plain-unlock");
+        let detail = ops.service_logins().get(a, login).unwrap();
+        let mut input = ServiceLoginInput::from(&detail);
+        input.password = None;
+        ops.service_logins().update(a, login, &input).unwrap();
+        let detail = ops.ssh_keys().get(a, key).unwrap();
+        let mut input = SshKeyInput::from(&detail);
+        input.private_key = None;
+        input.unlock_password = None;
+        ops.ssh_keys().update(a, key, &input).unwrap();
+        for (value, plain) in [(stored().0, "plain-pw"), (stored().1, "plain-unlock")] {
+            assert!(value.starts_with("[VESPENE-CLOAK]"), "{backend:?}: {value}");
+            assert_eq!(ops.secrets().decloak(&value).unwrap(), plain);
+        }
+    }
+}
+
+/// 9.6: a document nested 100 000 deep is refused at once with the line
+/// and the limit; on the main `vespene apply` parsed it for minutes.
+#[test]
+fn deeply_nested_yaml_is_refused_quickly() {
+    let es = sandbox(Backend::Sqlite).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in [
+        ("flow.yaml", format!("groups: {}\n", "[".repeat(100_000))),
+        (
+            "closed.yaml",
+            format!("groups: {}{}\n", "[".repeat(100_000), "]".repeat(100_000)),
+        ),
+    ] {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        let mut child = es
+            .sb
+            .command()
+            .arg("apply")
+            .arg(&path)
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        // A hang detector, not a timing: the main never finished.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            if std::time::Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("{name}: still parsing after 60 s");
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+        assert_eq!(status.code(), Some(1), "{name}: {stderr}");
+        assert!(
+            stderr.contains("line 1: nested more than 64 levels deep"),
+            "{name}: {stderr}"
+        );
+        assert!(stderr.len() < 500, "{name}: {stderr}");
+    }
+}

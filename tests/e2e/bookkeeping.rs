@@ -436,3 +436,70 @@ fn owner_groups_and_pipeline_joins_need_rights() {
         }
     });
 }
+
+/// True when `line` starts with the stock timestamp filter's elapsed
+/// prefix (`    0.00m | `).
+fn stamped(line: &str) -> bool {
+    let Some((head, _)) = line.split_once("m | ") else {
+        return false;
+    };
+    let head = head.trim_start();
+    head.len() >= 4
+        && head.as_bytes()[head.len() - 3] == b'.'
+        && head
+            .bytes()
+            .filter(|b| *b != b'.')
+            .all(|b| b.is_ascii_digit())
+}
+
+/// 16.6: every line of a build's messages (and output) carries the output
+/// plugin's prefix, those written outside the worker's log too: a stop
+/// before the start, a stop while running, a refused `vespene/set`. On
+/// the main the stop lines and the log's own notes had no prefix.
+#[test]
+fn every_message_line_carries_the_output_prefix() {
+    let settings = "[worker]\nmax_output_variables = 1\n";
+    each_backend(settings, |es| {
+        let app = es.app();
+        let pool = es.pool(&app, "main");
+        es.project(
+            &app,
+            "stamped",
+            pool,
+            "#!/bin/sh\necho vespene/set a 1\necho vespene/set b 2\necho started\nsleep 30\n",
+        );
+        let start = || {
+            let run = es.vespene(&["project", "start", "stamped", "--json"]);
+            serde_json::from_str::<Value>(run.ok()).unwrap()["build"]
+                .as_i64()
+                .unwrap()
+        };
+        let queued = start();
+        es.vespene(&["build", "stop", &queued.to_string()]).ok();
+        let running = start();
+        let worker = es.worker("main", &["--max-builds", "1"]);
+        let deadline = std::time::Instant::now() + WAIT;
+        while !es
+            .output(&app, running, OutputStream::Output)
+            .contains("started")
+        {
+            assert!(std::time::Instant::now() < deadline, "never ran");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        es.vespene(&["build", "stop", &running.to_string()]).ok();
+        es.wait_build(&app, running, WAIT);
+        finish(worker);
+        for id in [queued, running] {
+            for stream in [OutputStream::Messages, OutputStream::Output] {
+                let text = es.output(&app, id, stream);
+                assert!(text.lines().count() >= 1, "build {id} {stream:?}: {text}");
+                for line in text.lines() {
+                    assert!(stamped(line), "build {id} {stream:?}: {line:?} in\n{text}");
+                }
+            }
+        }
+        let messages = es.output(&app, running, OutputStream::Messages);
+        assert!(messages.contains("stop requested by"), "{messages}");
+        assert!(messages.contains("vespene/set b: ignored"), "{messages}");
+    });
+}

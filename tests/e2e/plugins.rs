@@ -225,6 +225,8 @@ first_written_second = ["vespene.plugins.triggers.command", {{ command = "echo s
         Section::SuccessTriggers,
         &hook(Event::Success),
         &scope,
+        &vespene_core::engine::triggers::CallLimits::default(),
+        0,
     );
     let names: Vec<&str> = results.iter().map(|r| r.name.as_str()).collect();
     assert_eq!(names, ["second_written_first", "first_written_second"]);
@@ -275,6 +277,8 @@ never = ["vespene.plugins.triggers.command", "touch {}.pre"]
         Section::FailureTriggers,
         &hook(Event::Failure),
         &scope,
+        &vespene_core::engine::triggers::CallLimits::default(),
+        0,
     );
     assert_eq!(results.len(), 2);
     let err = results[0].result.as_ref().unwrap_err();
@@ -297,6 +301,8 @@ never = ["vespene.plugins.triggers.command", "touch {}.pre"]
         Section::PreTriggers,
         &hook(Event::Pre),
         &scope,
+        &vespene_core::engine::triggers::CallLimits::default(),
+        0,
     );
     assert_eq!(results.len(), 1);
     assert!(results[0].result.is_err());

@@ -492,6 +492,28 @@ pub fn forks_on_load_plugin(dir: &Path) -> PathBuf {
     )
 }
 
+/// `tests/fixtures/c/misbehaves.c` as a trigger
+/// (`vespene.fixtures.misbehaving_trigger`) and an output filter
+/// (`vespene.fixtures.misbehaving_filter`) in `dir`: each crashes, exits
+/// or hangs where its parameters say.
+pub fn misbehaving_plugins(dir: &Path) -> [PathBuf; 2] {
+    ["trigger", "output"].map(|kind| {
+        let name = if kind == "trigger" {
+            "misbehaving_trigger"
+        } else {
+            "misbehaving_filter"
+        };
+        compile_c(
+            &[c_sources_dir().join("misbehaves.c")],
+            &dir.join(format!("libvespene_fixture_{name}.so")),
+            &[
+                &format!("-DFIXTURE_NAME=\"vespene.fixtures.{name}\""),
+                &format!("-DFIXTURE_KIND=\"{kind}\""),
+            ],
+        )
+    })
+}
+
 #[cfg(test)]
 mod tests {
     //! Cheap checks that each fixture is what it claims to be. Files that

@@ -44,6 +44,9 @@ pub enum Migrations {
     /// Refuse to start while migrations are pending (servers and workers
     /// of a multi-host install, where one `vespene migrate` runs first).
     Require,
+    /// Neither: a worker's runner child, whose worker already required
+    /// them (and the check costs every build a query).
+    Checked,
 }
 
 impl App {
@@ -78,6 +81,7 @@ impl App {
                     tracing::info!("applied database migrations: {}", applied.join(", "));
                 }
             }
+            Migrations::Checked => {}
             Migrations::Require => {
                 if db.has_pending_migrations()? {
                     return Err(StartError::PendingMigrations(crate::db::masked_url(
@@ -136,20 +140,10 @@ impl App {
     ) -> Result<FirstRun, Box<dyn std::error::Error + Send + Sync>> {
         use crate::authz::Actor;
         use crate::ops::{PageRequest, WorkerPoolInput};
-        let mut first = FirstRun::default();
-        let users = self.ops.users().list(
-            &Actor::System,
-            &Default::default(),
-            PageRequest {
-                page: 1,
-                size: Some(1),
-            },
-        )?;
-        if users.items.is_empty() {
-            let password = random_password(20)?;
-            crate::accounts::create_user(&self.db, "admin", Some(&password), true)?;
-            first.admin_password = Some(password);
-        }
+        let mut first = FirstRun {
+            admin_password: crate::accounts::create_first_admin(&self.db)?,
+            ..FirstRun::default()
+        };
         let pools = self.ops.worker_pools().list(
             &Actor::System,
             &Default::default(),

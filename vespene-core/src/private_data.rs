@@ -73,6 +73,22 @@ pub fn private_files(settings: &Settings) -> Vec<PathBuf> {
     files
 }
 
+/// Writes the first administrator's password to
+/// `<data_dir>/admin-password` (mode 0600) and returns that path.
+pub fn write_admin_password(data_dir: &Path, password: &str) -> io::Result<PathBuf> {
+    use std::io::Write;
+    let path = data_dir.join(ADMIN_PASSWORD_FILE);
+    let mut f = OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(FILE_MODE)
+        .open(&path)
+        .map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    writeln!(f, "{password}")?;
+    Ok(path)
+}
+
 /// Makes the data directory 0700 (creating it) and tightens every private
 /// file that exists and belongs to this user. Files of other users are left
 /// alone (root running a command against a packaged install, say).

@@ -196,6 +196,17 @@ impl Secrets {
         value.map(|v| self.cloak(v)).transpose()
     }
 
+    /// What to store instead of `stored` when it is plaintext (a value
+    /// stored before a secrets plugin was configured, or written straight
+    /// into the database): `None` when it is empty, already encrypted, or
+    /// no plugin is configured to encrypt it.
+    pub fn upgrade_plaintext(&self, stored: &str) -> Result<Option<String>, SecretsError> {
+        if stored.is_empty() || Self::is_cloaked(stored) || self.backends.is_empty() {
+            return Ok(None);
+        }
+        self.cloak(stored).map(Some)
+    }
+
     /// What to store for `plaintext`.
     pub fn cloak(&self, plaintext: &str) -> Result<String, SecretsError> {
         if plaintext.is_empty() || Self::is_cloaked(plaintext) {

@@ -59,7 +59,13 @@ impl Kind {
     pub fn api_version(self) -> ApiVersion {
         // Every kind starts at 1.0; bump the minor when a kind gains an
         // operation or an optional field, the major never within ABI 1.
-        ApiVersion { major: 1, minor: 0 }
+        match self {
+            // 1.1: `checked_out` and the request's optional `commit`.
+            Kind::Trigger => ApiVersion { major: 1, minor: 1 },
+            // 1.1: the result's optional `commit`.
+            Kind::Scm => ApiVersion { major: 1, minor: 1 },
+            _ => ApiVersion { major: 1, minor: 0 },
+        }
     }
 }
 

@@ -54,7 +54,7 @@ pub enum Command {
     #[command(subcommand)]
     Build(crate::commands::build::BuildCommand),
     /// Apply the embedded database migrations to the configured database.
-    Migrate,
+    Migrate(crate::commands::migrate::MigrateArgs),
     /// Users, their passwords and personal API tokens.
     #[command(subcommand)]
     User(crate::commands::users::UserCommand),
@@ -72,11 +72,18 @@ pub enum Command {
     /// Create the tutorial's demo objects (a four-stage pipeline that runs
     /// as shipped); running it again changes nothing.
     Tutorial,
+    /// The runner child of a worker: runs one claimed build (internal).
+    #[command(name = "__run-build", hide = true)]
+    RunBuild,
     /// Resize worker pools through their autoscaling planner and executor.
     Autoscaler(crate::commands::autoscaler::AutoscalerArgs),
     /// A project's webhook secret and opt-ins; send it a sample push.
     #[command(subcommand)]
     Webhook(crate::commands::webhook::WebhookCommand),
+    /// Import an organization's repositories now: clone each, read its
+    /// .vespene file, create or update its project (workers also import
+    /// on the organization's refresh_minutes and force_rescan).
+    Import(crate::commands::import::ImportArgs),
 }
 
 #[derive(Debug, Subcommand)]

@@ -22,6 +22,8 @@ fn main() -> ExitCode {
         };
     }
 
+    // A plugin whose `create` crashes, exits or hangs is named on stderr.
+    vespene_core::engine::call_guard::install_for_commands();
     let cli = cli::Cli::parse();
     match commands::run(cli) {
         Ok(code) => code,

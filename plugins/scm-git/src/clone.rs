@@ -45,6 +45,9 @@ pub struct Job<'a> {
 /// What was checked out.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cloned {
+    /// The full commit id.
+    pub commit: String,
+    /// The short commit id (the original's `git rev-parse --short`).
     pub revision: String,
     pub author_email: String,
     pub branch: String,
@@ -400,6 +403,7 @@ fn run(ctx: &Ctx<'_, '_>) -> Result<Cloned, Failure> {
         stats.received_bytes() / 1024
     ));
     Ok(Cloned {
+        commit: target.id().to_string(),
         revision,
         author_email: target.author().email().unwrap_or_default().to_string(),
         branch,

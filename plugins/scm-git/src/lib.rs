@@ -124,6 +124,7 @@ impl GitScm {
         Ok(CheckoutResult {
             revision: done.revision,
             revision_username: done.author_email,
+            commit: Some(done.commit),
         })
     }
 }

@@ -32,6 +32,7 @@ impl ScmPlugin for NoScm {
         Ok(CheckoutResult {
             revision: String::new(),
             revision_username: String::new(),
+            commit: None,
         })
     }
 }

@@ -214,6 +214,7 @@ impl ScmPlugin for SvnScm {
         let result = CheckoutResult {
             revision: info_field(&info.tail, "Last Changed Rev:").to_string(),
             revision_username: info_field(&info.tail, "Last Changed Author:").to_string(),
+            commit: None,
         };
         self.host.message(&format!(
             "checked out {shown} at revision {} by {}",

@@ -82,6 +82,24 @@ pub fn create_user_with(db: &Db, new: &NewUser<'_>) -> Result<User, DbError> {
     Ok(Users::get(&mut conn, id)?.user)
 }
 
+/// The name of the administrator a first start creates.
+pub const FIRST_ADMIN: &str = "admin";
+
+/// A first start (`vespene up`, `vespene migrate --create-admin`): when
+/// there is no user yet, creates the superuser [`FIRST_ADMIN`] with a
+/// random password and returns that password, to be shown once; `None`
+/// when users exist.
+pub fn create_first_admin(
+    db: &Db,
+) -> Result<Option<String>, Box<dyn std::error::Error + Send + Sync>> {
+    if crate::db::users::any_user(&mut *db.conn()?)? {
+        return Ok(None);
+    }
+    let password = crate::app::random_password(20)?;
+    create_user(db, FIRST_ADMIN, Some(&password), true)?;
+    Ok(Some(password))
+}
+
 /// The user called `name` (`NotFound` when there is none).
 pub fn user_by_name(db: &Db, name: &str) -> Result<User, DbError> {
     Users::find_by_name(&mut *db.conn()?, name)?.ok_or_else(|| DbError::NotFound {

@@ -328,7 +328,7 @@ where
         })?;
     let input = object.input(cx, Some(&before))?;
     let owner = owner.filter(|o| O::stored_created_by(&before) != Some(*o));
-    if input == O::current(&before) && owner.is_none() {
+    if input == O::current(&before) && owner.is_none() && !O::holds_plaintext_secret(&before) {
         return Ok(Outcome::Unchanged);
     }
     if owner.is_some() {

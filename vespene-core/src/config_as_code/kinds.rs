@@ -61,6 +61,13 @@ pub(super) trait Object: Sized {
         None
     }
 
+    /// Whether the stored object holds a secret in plaintext (stored
+    /// before a secrets plugin was configured, or written straight into
+    /// the database): applying it then updates it, which encrypts it.
+    fn holds_plaintext_secret(_d: &Detail<Self>) -> bool {
+        false
+    }
+
     /// Replaces the stored object (users have their own rules).
     fn update(
         r: &Resource<'_, Self::A>,
@@ -141,6 +148,11 @@ fn blank_none(s: &Option<String>) -> Option<String> {
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_string)
+}
+
+/// A stored secret that is not encrypted.
+fn plaintext(stored: &str) -> bool {
+    !stored.is_empty() && !crate::secrets::Secrets::is_cloaked(stored)
 }
 
 /// `Some(new)` when `new` is given and differs from the stored (cloaked)
@@ -588,6 +600,10 @@ impl Object for SshKeySpec {
         d.ssh_key.created_by
     }
 
+    fn holds_plaintext_secret(d: &SshKeyDetail) -> bool {
+        plaintext(&d.ssh_key.private_key) || plaintext(&d.ssh_key.unlock_password)
+    }
+
     fn from_detail(d: &SshKeyDetail, names: &Names) -> Self {
         SshKeySpec {
             name: d.ssh_key.name.clone(),
@@ -646,6 +662,10 @@ impl Object for ServiceLoginSpec {
 
     fn stored_created_by(d: &ServiceLoginDetail) -> Option<i64> {
         d.service_login.created_by
+    }
+
+    fn holds_plaintext_secret(d: &ServiceLoginDetail) -> bool {
+        plaintext(&d.service_login.password)
     }
 
     fn from_detail(d: &ServiceLoginDetail, names: &Names) -> Self {

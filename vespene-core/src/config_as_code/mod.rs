@@ -83,6 +83,7 @@ mod apply;
 mod export;
 mod format;
 mod kinds;
+mod nesting;
 #[cfg(test)]
 mod tests;
 
@@ -324,6 +325,7 @@ impl Document {
     /// Parses `text`, the content of `path`: YAML syntax, the fields of
     /// every object and their types, and names given once per kind.
     pub fn parse(path: &Path, text: &str) -> Result<Document, ApplyError> {
+        nesting::check(text).map_err(|e| ApplyError::file(path, format!("not accepted: {e}")))?;
         let value: serde_norway::Value = serde_norway::from_str(text)
             .map_err(|e| ApplyError::file(path, format!("not valid YAML: {e}")))?;
         let spec = match &value {

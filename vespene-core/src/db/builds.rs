@@ -388,6 +388,30 @@ pub fn status_of(conn: &mut DbConn, id: i64) -> Result<BuildStatus, DbError> {
     Ok(BuildStatus::parse(&text).unwrap_or(BuildStatus::Unknown))
 }
 
+/// The statuses of builds `ids` that match `authz` (the status icons of
+/// a page of projects: one query, not one per project).
+pub fn statuses(
+    conn: &mut DbConn,
+    ids: &[i64],
+    authz: &Filter,
+) -> Result<Vec<(i64, BuildStatus)>, DbError> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut q = t::builds
+        .filter(t::id.eq_any(ids.to_vec()))
+        .select((t::id, t::status))
+        .into_boxed();
+    if !authz_sql::is_all(authz) {
+        q = q.filter(authz_sql::builds(authz));
+    }
+    let rows: Vec<(i64, String)> = q.load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, s)| (id, BuildStatus::parse(&s).unwrap_or(BuildStatus::Unknown)))
+        .collect())
+}
+
 /// One page of builds, newest first.
 pub fn list(
     conn: &mut DbConn,

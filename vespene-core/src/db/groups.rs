@@ -29,7 +29,9 @@ pub struct GroupDetail {
 }
 
 /// The form that creates or renames a group (members are set on users).
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct GroupInput {
     pub name: String,

@@ -59,7 +59,9 @@ pub struct OrganizationDetail {
 }
 
 /// The form that creates or replaces an organization.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct OrganizationInput {
     pub name: String,

@@ -225,6 +225,91 @@ pub fn read_output_limited(
     Ok(read)
 }
 
+/// The end of a stream's text before chunk `before_seq` (`None`: the
+/// end of the stream): whole chunks, newest last, holding at least
+/// `min_lines` lines when there are that many (a huge log's page shows its
+/// tail first).
+pub fn read_output_tail(
+    conn: &mut DbConn,
+    build_id: i64,
+    stream: OutputStream,
+    before_seq: Option<i64>,
+    min_lines: i64,
+) -> Result<OutputTail, DbError> {
+    let before = before_seq.unwrap_or(i64::MAX);
+    let counts: Vec<(i64, i32)> = t::build_output
+        .filter(t::build_id.eq(build_id))
+        .filter(t::stream.eq(stream.code()))
+        .filter(t::seq.lt(before))
+        .order(t::seq.desc())
+        .select((t::seq, t::line_count))
+        .load(conn)?;
+    let mut lines = 0i64;
+    let mut start = None;
+    for (seq, count) in &counts {
+        if lines >= min_lines.max(1) {
+            break;
+        }
+        lines += i64::from(*count);
+        start = Some(*seq);
+    }
+    let Some(start) = start else {
+        return Ok(OutputTail::default());
+    };
+    let read = read_output_between(conn, build_id, stream, start - 1, before)?;
+    Ok(OutputTail {
+        earlier_lines: counts
+            .iter()
+            .filter(|(seq, _)| *seq < start)
+            .map(|(_, c)| i64::from(*c))
+            .sum(),
+        start_seq: start,
+        read,
+    })
+}
+
+/// The chunks of a stream with `after_seq < seq < before_seq`.
+pub fn read_output_between(
+    conn: &mut DbConn,
+    build_id: i64,
+    stream: OutputStream,
+    after_seq: i64,
+    before_seq: i64,
+) -> Result<OutputRead, DbError> {
+    let rows: Vec<(i64, i32, String)> = t::build_output
+        .filter(t::build_id.eq(build_id))
+        .filter(t::stream.eq(stream.code()))
+        .filter(t::seq.gt(after_seq))
+        .filter(t::seq.lt(before_seq))
+        .order(t::seq.asc())
+        .select((t::seq, t::line_count, t::body))
+        .load(conn)?;
+    let mut read = OutputRead {
+        text: String::with_capacity(rows.iter().map(|r| r.2.len()).sum()),
+        last_seq: after_seq,
+        chunks: rows.len(),
+        lines: 0,
+    };
+    for (seq, count, body) in rows {
+        read.text.push_str(&body);
+        read.last_seq = seq;
+        read.lines += i64::from(count);
+    }
+    Ok(read)
+}
+
+/// What [`read_output_tail`] returns.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct OutputTail {
+    /// The tail's chunks.
+    pub read: OutputRead,
+    /// The tail's first chunk: what comes before is
+    /// [`read_output_between`] `(0, start_seq)`.
+    pub start_seq: i64,
+    /// How many lines come before the tail.
+    pub earlier_lines: i64,
+}
+
 /// The `seq` of the last chunk of a stream (0 when there is none).
 pub fn last_seq(conn: &mut DbConn, build_id: i64, stream: OutputStream) -> Result<i64, DbError> {
     let max: Option<i64> = t::build_output

@@ -72,7 +72,9 @@ impl PipelineDetail {
 }
 
 /// The form that creates or replaces a pipeline.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct PipelineInput {
     pub name: String,

@@ -97,7 +97,9 @@ pub struct ProjectDetail {
 /// The form that creates or replaces a project (defaults as the
 /// original's). The build references (last/active/last successful build)
 /// are the engine's: see [`set_build_refs`].
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct ProjectInput {
     pub name: String,
@@ -110,6 +112,8 @@ pub struct ProjectInput {
     pub recursive: bool,
     pub scm_type: String,
     pub webhook_enabled: bool,
+    /// Write-only: never serialized.
+    #[serde(skip_serializing)]
     pub webhook_token: String,
     pub script: String,
     pub timeout: i32,

@@ -49,13 +49,17 @@ pub struct ServiceLoginDetail {
 
 /// The form that creates or replaces a service login. On update, a
 /// `None` password keeps the stored one.
-#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct ServiceLoginInput {
     pub name: String,
     pub description: String,
     pub username: String,
     /// Plaintext (it is cloaked before it is stored).
+    /// Write-only: never serialized.
+    #[serde(skip_serializing)]
     pub password: Option<String>,
     pub owner_groups: Vec<i64>,
 }
@@ -189,7 +193,18 @@ impl Aggregate for ServiceLogins {
         id: i64,
         input: &ServiceLoginInput,
     ) -> Result<(), DbError> {
-        let password = ctx.secrets.cloak_replacement(input.password.as_deref())?;
+        let mut password = ctx.secrets.cloak_replacement(input.password.as_deref())?;
+        if password.is_none() {
+            // A plaintext password found here is encrypted now.
+            let stored: Option<String> = t::service_logins
+                .find(id)
+                .select(t::password)
+                .first(conn)
+                .optional()?;
+            if let Some(stored) = stored {
+                password = ctx.secrets.upgrade_plaintext(&stored)?;
+            }
+        }
         write_tx(conn, |conn| {
             let name = check(conn, input)?;
             let row = Row {

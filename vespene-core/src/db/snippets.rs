@@ -32,7 +32,9 @@ pub struct SnippetDetail {
 }
 
 /// The form that creates or replaces a snippet.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct SnippetInput {
     pub name: String,

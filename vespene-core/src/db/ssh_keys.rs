@@ -50,14 +50,20 @@ pub struct SshKeyDetail {
 
 /// The form that creates or replaces an SSH key. On update, `None` keeps
 /// the stored secret (forms do not send secrets back).
-#[derive(Clone, Default, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Clone, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct SshKeyInput {
     pub name: String,
     pub description: String,
     /// Plaintext (it is cloaked before it is stored).
+    /// Write-only: never serialized.
+    #[serde(skip_serializing)]
     pub private_key: Option<String>,
     /// Plaintext.
+    /// Write-only: never serialized.
+    #[serde(skip_serializing)]
     pub unlock_password: Option<String>,
     pub owner_groups: Vec<i64>,
 }
@@ -203,12 +209,26 @@ impl Aggregate for SshKeys {
         id: i64,
         input: &SshKeyInput,
     ) -> Result<(), DbError> {
-        let private_key = ctx
+        let mut private_key = ctx
             .secrets
             .cloak_replacement(input.private_key.as_deref())?;
-        let unlock_password = ctx
+        let mut unlock_password = ctx
             .secrets
             .cloak_replacement(input.unlock_password.as_deref())?;
+        // Plaintext secrets found here are encrypted now.
+        let stored: Option<(String, String)> = t::ssh_keys
+            .find(id)
+            .select((t::private_key, t::unlock_password))
+            .first(conn)
+            .optional()?;
+        if let Some((key, unlock)) = stored {
+            if private_key.is_none() {
+                private_key = ctx.secrets.upgrade_plaintext(&key)?;
+            }
+            if unlock_password.is_none() {
+                unlock_password = ctx.secrets.upgrade_plaintext(&unlock)?;
+            }
+        }
         write_tx(conn, |conn| {
             let name = check(conn, input)?;
             let row = Row {

@@ -33,7 +33,9 @@ pub struct StageDetail {
 }
 
 /// The form that creates or replaces a stage.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct StageInput {
     pub name: String,

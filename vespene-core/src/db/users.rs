@@ -60,13 +60,15 @@ pub struct UserDetail {
 /// The form that creates or replaces a user. `password`: `None` keeps the
 /// stored one (none for a new user), `Some("")` removes it, anything else
 /// sets it.
-#[derive(Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct UserInput {
     pub username: String,
     pub first_name: String,
     pub last_name: String,
     pub email: String,
+    /// Write-only: never serialized.
+    #[serde(skip_serializing)]
     pub password: Option<String>,
     pub is_superuser: bool,
     pub is_active: bool,
@@ -206,6 +208,11 @@ pub fn administrator_id(conn: &mut DbConn) -> Result<Option<i64>, DbError> {
         .select(t::id)
         .first(conn)
         .optional()?)
+}
+
+/// Whether any user exists.
+pub fn any_user(conn: &mut DbConn) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(t::users.select(t::id))).get_result(conn)?)
 }
 
 /// Whether any superuser exists.

@@ -33,7 +33,9 @@ pub struct VariableSetDetail {
 }
 
 /// The form that creates or replaces a variable set.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, serde::Deserialize, serde::Serialize, schemars::JsonSchema,
+)]
 #[serde(default, deny_unknown_fields)]
 pub struct VariableSetInput {
     pub name: String,

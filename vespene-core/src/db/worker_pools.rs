@@ -70,7 +70,7 @@ pub struct WorkerPoolDetail {
 
 /// The form that creates or replaces a worker pool (defaults as the
 /// original's).
-#[derive(Debug, Clone, PartialEq, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, PartialEq, serde::Deserialize, serde::Serialize, schemars::JsonSchema)]
 #[serde(default, deny_unknown_fields)]
 pub struct WorkerPoolInput {
     pub name: String,

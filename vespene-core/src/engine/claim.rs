@@ -13,10 +13,12 @@
 //! superseded them. (The original kept the oldest, contrary to its own help
 //! text; the setting's name and help say "latest".)
 
+use super::log::append_filtered;
 use crate::db::builds::{self, Build, BuildChanges, BuildStatus};
-use crate::db::output::{self, OutputStream};
+use crate::db::output::OutputStream;
 use crate::db::schema::builds as b;
 use crate::db::{DbConn, DbError, now, write_tx};
+use crate::plugins::Registry;
 use chrono::{Duration, NaiveDateTime};
 use diesel::prelude::*;
 use std::path::PathBuf;
@@ -107,13 +109,14 @@ fn mark_running(conn: &mut DbConn, id: i64, who: &Claimer) -> Result<bool, DbErr
 /// them).
 pub fn claim_next(
     conn: &mut DbConn,
+    registry: &Registry,
     pool_id: i64,
     build_latest: bool,
     auto_abort_minutes: i64,
     who: &Claimer,
 ) -> Result<Option<Build>, DbError> {
     let not_before = now() - Duration::minutes(auto_abort_minutes.max(1));
-    let claimed = write_tx(conn, |conn| -> Result<Option<i64>, DbError> {
+    let claimed = write_tx(conn, |conn| -> Result<Option<Build>, DbError> {
         let Some((first, project)) = candidate(conn, pool_id, not_before)? else {
             return Ok(None);
         };
@@ -135,13 +138,37 @@ pub fn claim_next(
                     let line = format!(
                         "not run: superseded by build {newest} of the same project (the pool builds only the latest)"
                     );
-                    output::append_output(conn, older, OutputStream::Messages, &[line.as_str()])?;
+                    append_filtered(conn, registry, older, OutputStream::Messages, &[&line])?;
                 }
             }
         }
-        Ok(mark_running(conn, chosen, who)?.then_some(chosen))
+        // Read the claimed build in the same transaction: an answer lost
+        // after the commit must not leave a claim the worker never saw.
+        if mark_running(conn, chosen, who)? {
+            builds::get(conn, chosen).map(Some)
+        } else {
+            Ok(None)
+        }
     })?;
-    match claimed {
+    Ok(claimed)
+}
+
+/// A build claimed by `who` that the worker never ran: the claim's commit
+/// landed but its answer was lost (the database restarted in between).
+/// `ran` holds every build this worker has run; anything else RUNNING in
+/// its name never started its script, so running it now runs it once.
+pub fn lost_claim(
+    conn: &mut DbConn,
+    who: &Claimer,
+    ran: &std::collections::HashSet<i64>,
+) -> Result<Option<Build>, DbError> {
+    let mine: Vec<i64> = b::table
+        .filter(b::claimed_by.eq(Some(&who.claimed_by)))
+        .filter(b::status.eq(BuildStatus::Running.as_str()))
+        .order(b::id)
+        .select(b::id)
+        .load(conn)?;
+    match mine.into_iter().find(|id| !ran.contains(id)) {
         Some(id) => builds::get(conn, id).map(Some),
         None => Ok(None),
     }

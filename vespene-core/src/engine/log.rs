@@ -4,6 +4,11 @@
 //! a [`LogStore`] so that storing a million lines costs a few hundred
 //! appends, not a million.
 
+use super::call_guard::{self, CallGuard, Deadline};
+use super::context::BuildNames;
+use crate::db::builds;
+use crate::db::output::{self, OutputStream};
+use crate::db::{DbConn, DbError};
 use crate::plugins::{Instance, LineBuf, Registry};
 use crate::settings::Section;
 use serde_json::{Map, Value};
@@ -27,11 +32,31 @@ pub trait LogStore {
     fn sync(&mut self) -> Result<(), String> {
         Ok(())
     }
+    /// Stores everything and closes the store.
+    fn close(&mut self) -> Result<(), String> {
+        self.sync()
+    }
+}
+
+impl LogStore for Box<dyn LogStore> {
+    fn append(&mut self, stream: Stream, text: &mut String) -> Result<(), String> {
+        (**self).append(stream, text)
+    }
+    fn sync(&mut self) -> Result<(), String> {
+        (**self).sync()
+    }
+    fn close(&mut self) -> Result<(), String> {
+        (**self).close()
+    }
 }
 
 /// The output plugins of one build, in the configured order.
 pub struct FilterChain {
     filters: Vec<(String, Instance)>,
+    /// Each filter's call label (see [`CallGuard`]).
+    labels: Vec<&'static str>,
+    /// How long one call may take.
+    limit: Option<(Duration, &'static str)>,
     current: LineBuf,
     next: LineBuf,
     /// Filters that failed; each is reported once and then skipped.
@@ -43,8 +68,14 @@ impl FilterChain {
     /// A chain of the given instances (already begun).
     pub fn new(filters: Vec<(String, Instance)>) -> FilterChain {
         let n = filters.len();
+        let labels = filters
+            .iter()
+            .map(|(name, _)| call_guard::label("output", name, "filter_line"))
+            .collect();
         FilterChain {
             filters,
+            labels,
+            limit: None,
             current: LineBuf::with_capacity(256),
             next: LineBuf::with_capacity(256),
             broken: vec![false; n],
@@ -55,7 +86,21 @@ impl FilterChain {
     /// Fresh instances of every configured output plugin for `build`
     /// (output filters keep per-build state), each told the build has
     /// begun. A filter that cannot start is left out and reported.
-    pub fn for_build(registry: &Registry, build: &BuildInfo) -> FilterChain {
+    /// Each call may take `limit` (`[worker] output_call_seconds`).
+    pub fn for_build(
+        registry: &Registry,
+        build: &BuildInfo,
+        limit: Option<Duration>,
+    ) -> FilterChain {
+        let limit = limit.map(|l| {
+            (
+                l,
+                call_guard::intern(format!(
+                    "did not return within {} s ([worker] output_call_seconds)",
+                    l.as_secs()
+                )),
+            )
+        });
         let begin = serde_json::to_string(&BeginRequest {
             build: build.clone(),
         })
@@ -64,6 +109,10 @@ impl FilterChain {
         let mut problems = Vec::new();
         for configured in registry.section(Section::Output) {
             let started = configured.new_instance().and_then(|inst| {
+                let _call = CallGuard::enter(
+                    call_guard::label("output", configured.name(), ops::BEGIN),
+                    limit.map(|(l, why)| Deadline::after(l, why)),
+                );
                 inst.call(ops::BEGIN, &begin)?;
                 Ok(inst)
             });
@@ -77,6 +126,7 @@ impl FilterChain {
         }
         let mut chain = FilterChain::new(filters);
         chain.problems = problems;
+        chain.limit = limit;
         chain
     }
 
@@ -84,6 +134,8 @@ impl FilterChain {
     pub fn apply<'a>(&'a mut self, line: &'a str) -> Option<&'a str> {
         let FilterChain {
             filters,
+            labels,
+            limit,
             current,
             next,
             broken,
@@ -95,6 +147,7 @@ impl FilterChain {
                 continue;
             }
             let input: &str = if replaced { current.as_str() } else { line };
+            let _call = CallGuard::enter(labels[i], limit.map(|(l, why)| Deadline::after(l, why)));
             match inst.filter_line(input, next) {
                 Ok(LineAction::Unchanged) => {}
                 Ok(LineAction::Replaced) => {
@@ -150,6 +203,9 @@ pub struct BuildLog<S: LogStore> {
     output_variables: Map<String, Value>,
     variables: VariableBudget,
     store_error: Option<String>,
+    /// Store every line at once (a runner child: nothing waits in memory
+    /// when a plugin call kills it).
+    unbatched: bool,
 }
 
 /// How many output variables a build may set, and how many bytes of names
@@ -195,6 +251,7 @@ impl<S: LogStore> BuildLog<S> {
             output_variables: Map::new(),
             variables: VariableBudget::default(),
             store_error: None,
+            unbatched: false,
         };
         for p in log.chain.take_problems() {
             log.message(&p);
@@ -211,17 +268,11 @@ impl<S: LogStore> BuildLog<S> {
         {
             self.set_variable(name, value);
         }
-        if let Some(filtered) = self.chain.apply(&line) {
-            let buf = &mut self.pending[i];
-            buf.push_str(filtered);
-            buf.push('\n');
-        }
+        self.push_filtered(i, &line);
         if !self.chain.problems.is_empty() {
             let problems = self.chain.take_problems();
             for p in problems {
-                let buf = &mut self.pending[1];
-                buf.push_str(&p);
-                buf.push('\n');
+                self.push_filtered(1, &p);
             }
         }
         // One clock read per batch, not per line: the age is checked by
@@ -229,8 +280,39 @@ impl<S: LogStore> BuildLog<S> {
         if self.oldest.is_none() {
             self.oldest = Some(Instant::now());
         }
+        if self.unbatched || self.pending[i].len() >= FLUSH_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Hands every line to the store as soon as it is seen.
+    pub fn unbatched(&mut self) {
+        self.unbatched = true;
+    }
+
+    /// A line already stripped, parsed and filtered (by a runner child),
+    /// batched like any other.
+    pub fn relayed(&mut self, stream: Stream, line: &str) {
+        let Some(i) = slot(stream) else { return };
+        let buf = &mut self.pending[i];
+        buf.push_str(line);
+        buf.push('\n');
+        if self.oldest.is_none() {
+            self.oldest = Some(Instant::now());
+        }
         if self.pending[i].len() >= FLUSH_BYTES {
             self.flush();
+        }
+    }
+
+    /// Queues `line` for stream slot `i` as the filters leave it: every
+    /// line of both streams, the log's own housekeeping included, carries
+    /// the output plugins' prefix.
+    fn push_filtered(&mut self, i: usize, line: &str) {
+        if let Some(filtered) = self.chain.apply(line) {
+            let buf = &mut self.pending[i];
+            buf.push_str(filtered);
+            buf.push('\n');
         }
     }
 
@@ -260,9 +342,7 @@ impl<S: LogStore> BuildLog<S> {
                 let text = format!(
                     "vespene/set {name}: ignored, the build set {why} ([worker] max_output_variables, max_output_variable_bytes); later settings over the limit are ignored too"
                 );
-                let buf = &mut self.pending[1];
-                buf.push_str(&text);
-                buf.push('\n');
+                self.push_filtered(1, &text);
             }
             return;
         }
@@ -328,6 +408,36 @@ impl<S: LogStore> BuildLog<S> {
         self.flush();
         (self.store, self.output_variables)
     }
+}
+
+/// Appends `lines` to a stream of build `build_id` from outside its
+/// worker's log (a stop, a start that failed, an orphaned or superseded
+/// build), through a fresh chain of the build's output filters, so that
+/// these lines carry the same prefix as every other line of the log.
+pub fn append_filtered(
+    conn: &mut DbConn,
+    registry: &Registry,
+    build_id: i64,
+    stream: OutputStream,
+    lines: &[&str],
+) -> Result<(), DbError> {
+    let build = builds::get(conn, build_id)?;
+    let info = BuildNames::of(conn, &build, None)?.info(&build);
+    let mut chain = FilterChain::for_build(registry, &info, None);
+    let mut kept: Vec<String> = Vec::new();
+    let mut todo: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+    // A filter that fails is reported once and then skipped, so this ends.
+    while !todo.is_empty() {
+        for line in std::mem::take(&mut todo) {
+            for part in line.lines() {
+                if let Some(filtered) = chain.apply(part) {
+                    kept.push(filtered.to_string());
+                }
+            }
+        }
+        todo = chain.take_problems();
+    }
+    output::append_output(conn, build_id, stream, &kept).map(drop)
 }
 
 #[cfg(test)]

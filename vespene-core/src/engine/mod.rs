@@ -9,6 +9,8 @@
 //! * [`worker`]: the worker loop (registration, claims, orphan sweeps,
 //!   wake-ups); the running build's heartbeats come from [`runner`];
 //! * [`pipeline`]: advancing a pipeline after a successful build;
+//! * [`import`]: organization imports (`.vespene` files), on workers'
+//!   importer threads and `vespene import`;
 //! * [`cleanup`], [`tutorial`], [`autoscaler`]: the maintenance commands
 //!   (`vespene cleanup`, `vespene tutorial`, `vespene autoscaler`);
 //! * [`scheduler`] and [`schedule`]: schedules, run by one worker at a
@@ -18,10 +20,13 @@
 
 pub mod autoscaler;
 pub mod buildroot;
+pub mod call_guard;
 pub mod claim;
 pub mod cleanup;
+pub mod contained;
 pub mod context;
 pub mod follow;
+pub mod import;
 pub mod log;
 pub mod persist;
 pub mod pipeline;

@@ -9,10 +9,11 @@
 
 use super::EngineError;
 use super::context::{self, object};
+use super::log::append_filtered;
 use crate::app::App;
 use crate::authz::Actor;
 use crate::db::builds::{self, Build, BuildChanges, BuildStatus, NewBuild};
-use crate::db::output::{self, OutputStream};
+use crate::db::output::OutputStream;
 use crate::db::projects::{BuildRefs, set_build_refs};
 use crate::db::{DbConn, now, write_tx};
 use crate::engine::wake::{ALL_POOLS, Notify};
@@ -189,8 +190,15 @@ pub fn start_project_on(
                     ..BuildChanges::default()
                 },
             )?;
-            output::append_output(conn, id, OutputStream::Output, &[reason.as_str()])?;
-            output::append_output(conn, id, OutputStream::Messages, &[reason.as_str()])?;
+            let registry = &app.plugins.registry;
+            append_filtered(conn, registry, id, OutputStream::Output, &[reason.as_str()])?;
+            append_filtered(
+                conn,
+                registry,
+                id,
+                OutputStream::Messages,
+                &[reason.as_str()],
+            )?;
             set_build_refs(
                 conn,
                 project_id,
@@ -248,8 +256,9 @@ pub fn stop_build(app: &App, actor: &Actor, build_id: i64) -> Result<Build, Engi
                 )?;
                 // In the output too, as failures and timeouts say theirs.
                 let line = format!("build stopped by {who} at {at} before it started");
-                output::append_output(conn, build_id, OutputStream::Output, &[line.as_str()])?;
-                output::append_output(conn, build_id, OutputStream::Messages, &[line.as_str()])?;
+                let registry = &app.plugins.registry;
+                append_filtered(conn, registry, build_id, OutputStream::Output, &[&line])?;
+                append_filtered(conn, registry, build_id, OutputStream::Messages, &[&line])?;
                 if let Some(p) = build.project_id {
                     clear_active(conn, p, build_id, true)?;
                 }
@@ -264,8 +273,9 @@ pub fn stop_build(app: &App, actor: &Actor, build_id: i64) -> Result<Build, Engi
                 // The worker ends the build ABORTED within seconds; the
                 // output says who asked and when.
                 let line = format!("build stop requested by {who} at {at}");
-                output::append_output(conn, build_id, OutputStream::Output, &[line.as_str()])?;
-                output::append_output(conn, build_id, OutputStream::Messages, &[line.as_str()])?;
+                let registry = &app.plugins.registry;
+                append_filtered(conn, registry, build_id, OutputStream::Output, &[&line])?;
+                append_filtered(conn, registry, build_id, OutputStream::Messages, &[&line])?;
                 Ok(true)
             }
             other => Err(EngineError::NotStoppable(format!(

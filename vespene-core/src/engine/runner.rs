@@ -6,18 +6,19 @@
 //! Stop and timeout kill the build's whole process tree: every command
 //! runs through [`BuildScope`] with the build's cancel token and deadline.
 
+use super::call_guard::{self, CallGuard, Deadline};
 use super::claim::Claimer;
 use super::context::{self, BuildNames};
-use super::log::{BuildLog, FilterChain};
+use super::log::{BuildLog, FilterChain, LogStore, append_filtered};
 use super::queue::release_active;
 use super::ssh::{BuildKeys, Key};
 use super::store::DbLogStore;
-use super::triggers::run_section;
+use super::triggers::{CallLimits, run_checked_out, run_section};
 use super::wake::Listener;
 use super::{EngineError, persist, pipeline};
 use crate::app::App;
 use crate::db::builds::{self, Build, BuildChanges, BuildStatus};
-use crate::db::output::{OutputStream, append_output};
+use crate::db::output::OutputStream;
 use crate::db::projects::{BuildRefs, ProjectDetail, set_build_refs};
 use crate::db::{DbConn, now, write_tx};
 use crate::plugins::{CallScope, with_scope};
@@ -36,7 +37,7 @@ use vespene_plugin_api::kinds::scm::{CheckoutRequest, CheckoutResult, ops as scm
 use vespene_plugin_api::kinds::trigger::{Event, HookRequest};
 use vespene_plugin_api::{BuildInfo, Credentials, PluginError, RunOutcome, RunRequest, Stream};
 
-type Log = BuildLog<DbLogStore>;
+type Log = BuildLog<Box<dyn LogStore>>;
 
 /// What plugin calls made during one build can do to it.
 struct BuildScope {
@@ -99,12 +100,22 @@ impl CallScope for BuildScope {
         Ok(outcome.into())
     }
 
+    /// Appended text is stored like a command's lines: batched, and stored
+    /// once it has waited 200 ms, checked here and at every `status` call,
+    /// so a plugin streaming output itself (the container isolation) is
+    /// live while it polls for a stop.
     fn append(&self, stream: Stream, text: &str) -> Result<(), PluginError> {
-        self.log.borrow_mut().text(stream, text);
+        let mut log = self.log.borrow_mut();
+        log.text(stream, text);
+        log.tick();
         Ok(())
     }
 
     fn stopped(&self) -> bool {
+        // Not while the log is busy (an output filter asking, say).
+        if let Ok(mut log) = self.log.try_borrow_mut() {
+            log.tick();
+        }
         self.cancel.is_cancelled()
     }
 }
@@ -191,7 +202,7 @@ fn heartbeat(conn: &mut DbConn, build_id: i64) -> Result<(), crate::db::DbError>
 }
 
 /// How the build ended, before bookkeeping.
-struct Ending {
+pub(super) struct Ending {
     status: BuildStatus,
     return_code: Option<i32>,
     reason: Option<String>,
@@ -205,14 +216,14 @@ impl Ending {
             reason: None,
         }
     }
-    fn failure(reason: impl Into<String>, code: i32) -> Ending {
+    pub(super) fn failure(reason: impl Into<String>, code: i32) -> Ending {
         Ending {
             status: BuildStatus::Failure,
             return_code: Some(code),
             reason: Some(reason.into()),
         }
     }
-    fn aborted(reason: impl Into<String>) -> Ending {
+    pub(super) fn aborted(reason: impl Into<String>) -> Ending {
         Ending {
             status: BuildStatus::Aborted,
             return_code: None,
@@ -235,9 +246,21 @@ struct Run<'a> {
     deadline: Rc<RefCell<Option<Instant>>>,
     isolation_request: Arc<Mutex<Option<String>>>,
     last_exit: Rc<std::cell::Cell<Option<i32>>>,
+    /// The project's timeout from the build's start: bounds every plugin
+    /// call before the build ends (a hung pre trigger included).
+    build_deadline: Deadline,
+    progress: Box<dyn Fn(usize)>,
 }
 
 impl Run<'_> {
+    fn trigger_limits(&self, build: Option<Deadline>) -> CallLimits<'_> {
+        CallLimits {
+            per_call: Duration::from_secs(self.app.settings.worker.trigger_call_seconds.max(1)),
+            build,
+            progress: &*self.progress,
+        }
+    }
+
     /// Commands from now on run in the build root under the current cancel
     /// token, with `env` added to their environment.
     fn rescope(&mut self, env: Vec<(String, String)>) {
@@ -277,6 +300,8 @@ impl Run<'_> {
             Section::PreTriggers,
             &req,
             &self.scope,
+            &self.trigger_limits(Some(self.build_deadline)),
+            0,
         ) {
             if let Err(e) = r.result {
                 return Err(if self.stopped() {
@@ -290,6 +315,29 @@ impl Run<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The pre triggers that report on the commit (commit statuses) hear
+    /// of it once the checkout has recorded it; their errors are reported
+    /// and never fail the build.
+    fn checked_out(&self, checkout: &CheckoutResult) {
+        let registry = &self.app.plugins.registry;
+        if registry.section(Section::PreTriggers).is_empty() || checkout.revision.is_empty() {
+            return;
+        }
+        let mut info = self.info.clone();
+        info.revision = checkout.revision.clone();
+        info.revision_username = checkout.revision_username.clone();
+        let req = HookRequest::new(Event::Pre, info, self.project_info.clone())
+            .with_commit(checkout.commit.clone());
+        for r in run_checked_out(registry, &req, &self.scope, &self.trigger_limits(None)) {
+            if let Err(e) = r.result {
+                self.message(&format!(
+                    "pre trigger '{}' failed after checkout: {e}",
+                    r.name
+                ));
+            }
+        }
     }
 
     fn ssh_keys(&self, conn: &mut DbConn) -> Result<Option<BuildKeys>, Ending> {
@@ -381,6 +429,10 @@ impl Run<'_> {
         };
         let args = serde_json::to_string(&req).map_err(|e| Ending::failure(e.to_string(), -1))?;
         let answer = with_scope(&self.scope, || {
+            let _call = CallGuard::enter(
+                call_guard::label("scm", scm.name(), scm_ops::CHECKOUT),
+                Some(self.build_deadline),
+            );
             scm.instance().call(scm_ops::CHECKOUT, &args)
         });
         match answer {
@@ -456,7 +508,21 @@ impl Run<'_> {
             Err(e) => return Ending::failure(e.to_string(), -1),
         };
         *self.isolation_request.lock().unwrap() = Some(args.clone());
-        let call = |op: &str| with_scope(&self.scope, || iso.instance().call(op, &args));
+        // The project's timeout kills the script; the call itself gets a
+        // little longer to answer.
+        let deadline = Deadline {
+            at: Instant::now() + Duration::from_secs(timeout_secs + 30),
+            reason: self.build_deadline.reason,
+        };
+        let call = |op: &str| {
+            with_scope(&self.scope, || {
+                let _call = CallGuard::enter(
+                    call_guard::label("isolation", iso.name(), op),
+                    Some(deadline),
+                );
+                iso.instance().call(op, &args)
+            })
+        };
         if let Err(e) = call(iso_ops::BEGIN) {
             return if self.stopped() {
                 Ending::aborted("build stopped by request")
@@ -539,8 +605,58 @@ impl Run<'_> {
     }
 }
 
-/// Runs claimed build `build` to its end and records it. The worker's
-/// wake-up listener serves the build's watcher (heartbeats, stop requests)
+/// Where a build's log goes and who hears about its progress: the
+/// database (in the worker), or the worker (in a runner child).
+pub struct RunnerIo {
+    pub store: Box<dyn LogStore>,
+    /// Hand every line to the store at once.
+    pub unbatched: bool,
+    /// Told the index of each post trigger before it runs.
+    pub progress: Box<dyn Fn(usize)>,
+}
+
+impl RunnerIo {
+    /// The log straight to the database (no runner child).
+    pub fn database(app: &App, build_id: i64) -> RunnerIo {
+        let patience = Duration::from_secs(app.settings.worker.orphan_after_seconds.max(1));
+        RunnerIo {
+            store: Box::new(DbLogStore::spawn(&app.db, &app.waker, build_id, patience)),
+            unbatched: false,
+            progress: Box::new(|_| {}),
+        }
+    }
+}
+
+/// What stops a build: the isolation plugin's `abort` for what the host
+/// cannot kill itself (a container, say).
+pub fn isolation_abort(
+    app: &App,
+    pool_id: i64,
+    isolation_request: Arc<Mutex<Option<String>>>,
+) -> Arc<dyn Fn() + Send + Sync> {
+    let app = app.clone();
+    Arc::new(move || {
+        let Some(args) = isolation_request.lock().unwrap().clone() else {
+            return;
+        };
+        let Ok(mut conn) = app.db.conn() else { return };
+        let Ok(pool) = context::pool_info(&mut conn, pool_id) else {
+            return;
+        };
+        if let Some(iso) = app
+            .plugins
+            .registry
+            .named(Section::Isolation, &pool.isolation_method)
+            && let Err(e) = iso.instance().call(iso_ops::ABORT, &args)
+        {
+            tracing::warn!("isolation abort: {e}");
+        }
+    })
+}
+
+/// Runs claimed build `build` to its end and records it, in the worker
+/// itself (`[worker] contain_plugin_calls = false`). The worker's wake-up
+/// listener serves the build's watcher (heartbeats, stop requests)
 /// meanwhile and is handed back.
 pub fn run_build(
     app: &App,
@@ -550,67 +666,57 @@ pub fn run_build(
 ) -> (Result<BuildStatus, EngineError>, Box<dyn Listener>) {
     let cancel = CancelToken::new();
     let isolation_request: Arc<Mutex<Option<String>>> = Arc::default();
-    let on_stop: Arc<dyn Fn() + Send + Sync> = {
-        let app = app.clone();
-        let req = isolation_request.clone();
-        let pool_id = build.worker_pool_id;
-        Arc::new(move || {
-            // Give the isolation plugin a chance to release what the host
-            // cannot kill itself (a container, say).
-            let Some(args) = req.lock().unwrap().clone() else {
-                return;
-            };
-            let Ok(mut conn) = app.db.conn() else { return };
-            let Ok(pool) = context::pool_info(&mut conn, pool_id) else {
-                return;
-            };
-            if let Some(iso) = app
-                .plugins
-                .registry
-                .named(Section::Isolation, &pool.isolation_method)
-                && let Err(e) = iso.instance().call(iso_ops::ABORT, &args)
-            {
-                tracing::warn!("isolation abort: {e}");
-            }
-        })
-    };
+    let on_stop = isolation_abort(app, build.worker_pool_id, isolation_request.clone());
     let watch = Watch::start(app, build.id, listener, cancel.clone(), on_stop);
-    let result = run_claimed(app, who, build, cancel, isolation_request);
+    let io = RunnerIo::database(app, build.id);
+    let result = run_claimed(app, who, build, cancel, isolation_request, io);
     let listener = watch
         .finish()
         .unwrap_or_else(|| app.waker.listen("(lost listener)"));
     (result, listener)
 }
 
-fn run_claimed(
+/// Starts watching build `build_id` for heartbeats and stop requests (the
+/// runner child's worker does this for it).
+pub(super) fn watch(
     app: &App,
+    build_id: i64,
+    listener: Box<dyn Listener>,
+    cancel: CancelToken,
+    on_stop: Arc<dyn Fn() + Send + Sync>,
+) -> impl FnOnce() -> Box<dyn Listener> {
+    let watch = Watch::start(app, build_id, listener, cancel, on_stop);
+    let app = app.clone();
+    move || {
+        watch
+            .finish()
+            .unwrap_or_else(|| app.waker.listen("(lost listener)"))
+    }
+}
+
+/// The context every phase of a build needs, read from the database.
+fn prepare<'a>(
+    app: &'a App,
+    conn: &mut DbConn,
     who: &Claimer,
     build: Build,
     cancel: CancelToken,
     isolation_request: Arc<Mutex<Option<String>>>,
-) -> Result<BuildStatus, EngineError> {
-    let mut conn = app.db.conn()?;
-    let id = build.id;
-    let Some(project_id) = build.project_id else {
-        let ending = Ending::failure(
-            "organization import builds are run by the importer, which this version does not have",
-            -1,
-        );
-        finish_without_log(app, &mut conn, &build, &ending)?;
-        return Ok(ending.status);
-    };
-    let project = context::project(&mut conn, project_id)?;
-    // Recorded as the build's working_dir by the claim.
-    let root = who.working_dir(id);
-    let created = super::buildroot::create(&who.build_root, id);
-    let pool = context::pool_info(&mut conn, build.worker_pool_id)?;
-    let names = BuildNames::of(&mut conn, &build, Some(&pool))?;
+    io: RunnerIo,
+) -> Result<(Run<'a>, vespene_plugin_api::WorkerPoolInfo, BuildNames), EngineError> {
+    let project_id = build.project_id.unwrap_or_default();
+    let project = context::project(conn, project_id)?;
+    let root = who.working_dir(build.id);
+    let pool = context::pool_info(conn, build.worker_pool_id)?;
+    let names = BuildNames::of(conn, &build, Some(&pool))?;
     let info = names.info(&build);
-    let project_info = context::project_info(&mut conn, &project, Some(&pool))?;
-
-    let chain = FilterChain::for_build(&app.plugins.registry, &info);
-    let patience = Duration::from_secs(app.settings.worker.orphan_after_seconds.max(1));
-    let mut build_log = BuildLog::new(chain, DbLogStore::spawn(&app.db, &app.waker, id, patience));
+    let project_info = context::project_info(conn, &project, Some(&pool))?;
+    let output_limit = Duration::from_secs(app.settings.worker.output_call_seconds.max(1));
+    let chain = FilterChain::for_build(&app.plugins.registry, &info, Some(output_limit));
+    let mut build_log = BuildLog::new(chain, io.store);
+    if io.unbatched {
+        build_log.unbatched();
+    }
     build_log.limit_variables(super::log::VariableLimits {
         count: app.settings.worker.max_output_variables,
         bytes: app.settings.worker.max_output_variable_bytes,
@@ -626,20 +732,58 @@ fn run_claimed(
         deadline: deadline.clone(),
         last_exit: last_exit.clone(),
     });
-    let mut run = Run {
+    let minutes = project.project.timeout.max(1);
+    let build_deadline = Deadline::after(
+        Duration::from_secs(minutes as u64 * 60),
+        call_guard::intern(format!(
+            "did not return before the project's timeout ({minutes} minute{})",
+            if minutes == 1 { "" } else { "s" }
+        )),
+    );
+    let run = Run {
         app,
         build,
         info,
         project,
         project_info,
-        root: root.clone(),
+        root,
         scope,
         log,
         cancel,
         deadline,
         isolation_request,
         last_exit,
+        build_deadline,
+        progress: io.progress,
     };
+    Ok((run, pool, names))
+}
+
+/// Runs build `build` (claimed by `who`) to its end: every phase, with its
+/// log going to `io`.
+pub fn run_claimed(
+    app: &App,
+    who: &Claimer,
+    build: Build,
+    cancel: CancelToken,
+    isolation_request: Arc<Mutex<Option<String>>>,
+    io: RunnerIo,
+) -> Result<BuildStatus, EngineError> {
+    let mut conn = app.db.conn()?;
+    let id = build.id;
+    let Some(project_id) = build.project_id else {
+        let ending = Ending::failure(
+            "organization import builds are run by the importer (engine::import), never queued for a worker",
+            -1,
+        );
+        finish_without_log(app, &mut conn, &build, &ending)?;
+        return Ok(ending.status);
+    };
+    // Recorded as the build's working_dir by the claim.
+    let created = super::buildroot::create(&who.build_root, id);
+    let (mut run, pool, names) =
+        prepare(app, &mut conn, who, build, cancel, isolation_request, io)?;
+    let root = run.root.clone();
     run.message(&format!(
         "build {id} running on {} ({}) in {}",
         pool.name,
@@ -667,6 +811,7 @@ fn run_claimed(
         if run.stopped() {
             return Err(Ending::aborted("build stopped by request"));
         }
+        run.checked_out(&revision);
         let (script, vars) = run.write_files()?;
         Ok(run.isolate(&pool, script, vars))
     })()
@@ -684,21 +829,56 @@ fn run_claimed(
     // build is recorded as ended, so whoever sees it ended sees all the
     // script wrote; post-trigger and pipeline messages follow. Output that
     // could not be stored is the build's failure, never a silent SUCCESS.
-    let mut ending = ending;
     let lost = run.log.borrow_mut().sync().err().map(|e| {
         tracing::error!("build {id}: part of its output could not be stored: {e}");
         format!("part of the build's output could not be stored: {e}")
     });
+    // The connection held since the claim may have died with the server.
+    drop(conn);
+    let status = record_ending(
+        app,
+        id,
+        project_id,
+        ending,
+        lost,
+        &output_variables,
+        &revision,
+    )?;
+    let final_build = persist::retrying(
+        &app.db,
+        ending_patience(app),
+        "reading the ended build",
+        |conn| Ok(builds::get(conn, id)?),
+    )?;
+    run.post_phase(&names, &final_build, 0, revision.commit.clone())?;
+    run.close()?;
+    Ok(status)
+}
+
+fn ending_patience(app: &App) -> Instant {
+    Instant::now() + Duration::from_secs(app.settings.worker.orphan_after_seconds.max(1))
+}
+
+/// Records how build `id` ended (retrying across reconnects until the
+/// orphan deadline): status, return code, output variables, revision, and
+/// `lost` (output that could not be stored, which makes it a FAILURE).
+pub(super) fn record_ending(
+    app: &App,
+    id: i64,
+    project_id: i64,
+    ending: Ending,
+    lost: Option<String>,
+    output_variables: &str,
+    revision: &CheckoutResult,
+) -> Result<BuildStatus, EngineError> {
+    let mut ending = ending;
     if let Some(reason) = &lost {
         ending = Ending::failure(reason.clone(), ending.return_code.unwrap_or(-1));
     }
-    // The connection held since the claim may have died with the server.
-    drop(conn);
-    let until = Instant::now() + patience;
     let status = ending.status;
     persist::retrying(
         &app.db,
-        until,
+        ending_patience(app),
         &format!("recording the end of build {id}"),
         |conn| {
             write_tx(conn, |conn| -> Result<(), EngineError> {
@@ -708,7 +888,7 @@ fn run_claimed(
                     &BuildChanges {
                         end_time: Some(Some(now())),
                         return_code: Some(ending.return_code),
-                        output_variables: Some(output_variables.clone()),
+                        output_variables: Some(output_variables.to_string()),
                         revision: Some(revision.revision.clone()),
                         revision_username: Some(revision.revision_username.clone()),
                         ..BuildChanges::default()
@@ -717,71 +897,143 @@ fn run_claimed(
                 )?;
                 record_end(conn, project_id, id, status == BuildStatus::Success)?;
                 if let Some(reason) = &lost {
-                    append_output(conn, id, OutputStream::Messages, &[reason.as_str()])?;
-                    append_output(conn, id, OutputStream::Output, &[reason.as_str()])?;
+                    let registry = &app.plugins.registry;
+                    append_filtered(
+                        conn,
+                        registry,
+                        id,
+                        OutputStream::Messages,
+                        &[reason.as_str()],
+                    )?;
+                    append_filtered(conn, registry, id, OutputStream::Output, &[reason.as_str()])?;
                 }
                 Ok(())
             })
         },
     )?;
     app.waker.notify_output(id);
-    let final_build = persist::retrying(&app.db, until, "reading the ended build", |conn| {
-        Ok(builds::get(conn, id)?)
-    })?;
-    let mut conn = app.db.conn()?;
+    Ok(status)
+}
 
-    // Post triggers see the final state; a failing one is reported and
-    // changes nothing ("Decisions" 8).
-    let final_info = names.info(&final_build);
-    let (section, event) = if status == BuildStatus::Success {
-        (Section::SuccessTriggers, Event::Success)
-    } else {
-        (Section::FailureTriggers, Event::Failure)
-    };
-    if !app.plugins.registry.section(section).is_empty() {
-        // A stopped build's cancel token would kill the triggers at once:
-        // they get a scope of their own (failure triggers run for stopped
-        // builds, "Decisions" 4).
-        run.cancel = CancelToken::new();
-        run.rescope(Vec::new());
-        run.message("----------\nPost hooks...");
-        let req = HookRequest::new(event, final_info, run.project_info.clone());
-        for r in run_section(&app.plugins.registry, section, &req, &run.scope) {
-            if let Err(e) = r.result {
-                run.message(&format!(
-                    "{} trigger '{}' failed: {e}",
-                    event_name(event),
-                    r.name
-                ));
+/// Runs what follows the end of build `build_id` from post trigger `from`
+/// on (a fresh runner child, after one that died): the remaining success
+/// or failure triggers, the pipeline, the leftovers, the build root.
+pub fn run_post(
+    app: &App,
+    who: &Claimer,
+    build_id: i64,
+    from: usize,
+    io: RunnerIo,
+) -> Result<(), EngineError> {
+    let mut conn = app.db.conn()?;
+    let build = builds::get(&mut conn, build_id)?;
+    let (mut run, _, names) = prepare(
+        app,
+        &mut conn,
+        who,
+        build.clone(),
+        CancelToken::new(),
+        Arc::default(),
+        io,
+    )?;
+    drop(conn);
+    run.post_phase(&names, &build, from, None)?;
+    run.close()
+}
+
+impl Run<'_> {
+    /// Post triggers (from index `from`) see the final state; a failing one
+    /// is reported and changes nothing ("Decisions" 8). Then the pipeline,
+    /// the leftovers and the build root.
+    fn post_phase(
+        &mut self,
+        names: &BuildNames,
+        final_build: &Build,
+        from: usize,
+        commit: Option<String>,
+    ) -> Result<(), EngineError> {
+        let app = self.app;
+        let status = final_build.status();
+        let final_info = names.info(final_build);
+        let (section, event) = if status == BuildStatus::Success {
+            (Section::SuccessTriggers, Event::Success)
+        } else {
+            (Section::FailureTriggers, Event::Failure)
+        };
+        if app.plugins.registry.section(section).len() > from {
+            // A stopped build's cancel token would kill the triggers at once:
+            // they get a scope of their own (failure triggers run for stopped
+            // builds, "Decisions" 4).
+            self.cancel = CancelToken::new();
+            self.rescope(Vec::new());
+            if from == 0 {
+                self.message("----------\nPost hooks...");
+            }
+            let req =
+                HookRequest::new(event, final_info, self.project_info.clone()).with_commit(commit);
+            let limits = self.trigger_limits(None);
+            for r in run_section(
+                &app.plugins.registry,
+                section,
+                &req,
+                &self.scope,
+                &limits,
+                from,
+            ) {
+                if let Err(e) = r.result {
+                    self.message(&format!(
+                        "{} trigger '{}' failed: {e}",
+                        event_name(event),
+                        r.name
+                    ));
+                }
             }
         }
+        (self.progress)(usize::MAX);
+        if status == BuildStatus::Success {
+            let mut conn = app.db.conn()?;
+            let mut log = self.log.borrow_mut();
+            let _call = CallGuard::enter(
+                call_guard::label("variables", "(pipeline evaluation)", "variables"),
+                Some(Deadline::after(
+                    Duration::from_secs(app.settings.worker.variables_call_seconds.max(1)),
+                    call_guard::intern(format!(
+                        "did not return within {} s ([worker] variables_call_seconds)",
+                        app.settings.worker.variables_call_seconds
+                    )),
+                )),
+            );
+            pipeline::after_success(app, &mut conn, final_build, &mut |line: &str| {
+                log.message(line)
+            });
+        }
+        self.kill_leftovers();
+        if !app.settings.keep_build_roots
+            && let Err(e) = super::buildroot::remove(&self.root)
+        {
+            self.message(&format!(
+                "cannot remove the build root {}: {e}",
+                self.root.display()
+            ));
+        }
+        Ok(())
     }
-    if status == BuildStatus::Success {
-        let mut log = run.log.borrow_mut();
-        pipeline::after_success(app, &mut conn, &final_build, &mut |line: &str| {
-            log.message(line)
-        });
+
+    /// Stores the rest of the log and closes it.
+    fn close(self) -> Result<(), EngineError> {
+        let id = self.build.id;
+        let Run { log, scope, .. } = self;
+        drop(scope);
+        let log = match Rc::try_unwrap(log) {
+            Ok(cell) => cell.into_inner(),
+            Err(_) => return Err(EngineError::Worker("the build log is still in use".into())),
+        };
+        let (mut store, _) = log.finish();
+        if let Err(e) = store.close() {
+            tracing::error!("build {id}: part of its output could not be stored: {e}");
+        }
+        Ok(())
     }
-    run.kill_leftovers();
-    if !app.settings.keep_build_roots
-        && let Err(e) = super::buildroot::remove(&root)
-    {
-        run.message(&format!(
-            "cannot remove the build root {}: {e}",
-            root.display()
-        ));
-    }
-    let Run { log, scope, .. } = run;
-    drop(scope);
-    let log = match Rc::try_unwrap(log) {
-        Ok(cell) => cell.into_inner(),
-        Err(_) => return Err(EngineError::Worker("the build log is still in use".into())),
-    };
-    let (mut store, _) = log.finish();
-    if let Err(e) = store.finish() {
-        tracing::error!("build {id}: part of its output could not be stored: {e}");
-    }
-    Ok(status)
 }
 
 /// The project's build references once build `id` has ended: it is the
@@ -831,7 +1083,14 @@ fn finish_without_log(
         .status(ending.status),
     )?;
     if let Some(reason) = &ending.reason {
-        append_output(conn, build.id, OutputStream::Messages, &[reason.as_str()])?;
+        let registry = &app.plugins.registry;
+        append_filtered(
+            conn,
+            registry,
+            build.id,
+            OutputStream::Messages,
+            &[reason.as_str()],
+        )?;
     }
     app.waker.notify_output(build.id);
     Ok(())

@@ -163,6 +163,10 @@ impl LogStore for DbLogStore {
         }
     }
 
+    fn close(&mut self) -> Result<(), String> {
+        self.finish()
+    }
+
     fn sync(&mut self) -> Result<(), String> {
         let Some(tx) = &self.tx else {
             return Err("the log is closed".into());

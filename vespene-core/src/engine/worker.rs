@@ -4,16 +4,36 @@
 //! (a build queued, a stop requested) or the slow polling fallback.
 
 use super::EngineError;
-use super::claim::{Claimer, claim_build, claim_next};
-use super::runner::run_build;
+use super::claim::{Claimer, claim_build, claim_next, lost_claim};
+use super::log::append_filtered;
+use super::runner;
+
+/// Runs a claimed build as the settings say: in a runner child (plugin
+/// calls contained) or in the worker itself.
+fn run_build(
+    app: &App,
+    who: &Claimer,
+    build: crate::db::builds::Build,
+    listener: Box<dyn super::wake::Listener>,
+) -> (
+    Result<BuildStatus, EngineError>,
+    Box<dyn super::wake::Listener>,
+) {
+    if app.settings.worker.contain_plugin_calls {
+        super::contained::run_build(app, who, build, listener)
+    } else {
+        runner::run_build(app, who, build, listener)
+    }
+}
 use crate::app::App;
 use crate::db::aggregate::Aggregate;
 use crate::db::builds::BuildStatus;
-use crate::db::output::{OutputStream, append_output};
+use crate::db::output::OutputStream;
 use crate::db::schema::builds as b;
 use crate::db::worker_pools::WorkerPools;
 use crate::db::workers::{Registration, register};
 use crate::db::{DbConn, now, write_tx};
+use crate::plugins::Registry;
 use chrono::Duration as ChronoDuration;
 use diesel::prelude::*;
 use std::path::{Path, PathBuf};
@@ -132,6 +152,7 @@ pub fn register_worker(app: &App) -> Result<Claimer, EngineError> {
 /// (two sweepers never both record it). True when this call ended it.
 fn end_build(
     conn: &mut DbConn,
+    registry: &Registry,
     id: i64,
     from: BuildStatus,
     to: BuildStatus,
@@ -152,8 +173,8 @@ fn end_build(
         if n != 1 {
             return Ok(false);
         }
-        append_output(conn, id, OutputStream::Messages, &[reason])?;
-        append_output(conn, id, OutputStream::Output, &[reason])?;
+        append_filtered(conn, registry, id, OutputStream::Messages, &[reason])?;
+        append_filtered(conn, registry, id, OutputStream::Output, &[reason])?;
         let project: Option<i64> = b::table.find(id).select(b::project_id).first(conn)?;
         if let Some(p) = project {
             super::queue::clear_active(conn, p, id, true)?;
@@ -208,7 +229,7 @@ pub fn sweep(app: &App, conn: &mut DbConn, uid: &str) -> Result<usize, EngineErr
         } else {
             (BuildStatus::Orphaned, format!("build orphaned: {why}"))
         };
-        if end_build(conn, id, status, to, &reason)? {
+        if end_build(conn, &app.plugins.registry, id, status, to, &reason)? {
             tracing::warn!("build {id}: {reason}");
             ended += 1;
         }
@@ -235,6 +256,7 @@ pub fn sweep(app: &App, conn: &mut DbConn, uid: &str) -> Result<usize, EngineErr
             );
             if end_build(
                 conn,
+                &app.plugins.registry,
                 id,
                 BuildStatus::Queued,
                 BuildStatus::Orphaned,
@@ -271,8 +293,36 @@ fn wait_idle(
 }
 
 /// Runs the worker loop until `max_builds`, `max_wait`, `--build-id` or
-/// `shutdown` says to stop.
+/// `shutdown` says to stop. Beside it, an importer thread imports the
+/// pool's organizations when they are due (not with `--build-id`), so a
+/// slow or hanging forge never holds up builds.
 pub fn run(
+    app: &App,
+    options: &WorkerOptions,
+    shutdown: &AtomicBool,
+) -> Result<WorkerSummary, EngineError> {
+    if options.build_id.is_some() {
+        return run_builds(app, options, shutdown);
+    }
+    let claimer_uid = worker_uid(&worker_id_file(app))?;
+    let stop_importer = AtomicBool::new(false);
+    std::thread::scope(|scope| {
+        let who = format!("{claimer_uid}:{}", std::process::id());
+        let stop = &stop_importer;
+        std::thread::Builder::new()
+            .name("importer".into())
+            .spawn_scoped(scope, move || {
+                super::import::serve(app, &options.pool, &who, stop)
+            })
+            .map_err(|e| EngineError::Worker(format!("cannot start the importer thread: {e}")))?;
+        let result = run_builds(app, options, shutdown);
+        stop_importer.store(true, Ordering::SeqCst);
+        result
+    })
+}
+
+/// The build loop of [`run`].
+fn run_builds(
     app: &App,
     options: &WorkerOptions,
     shutdown: &AtomicBool,
@@ -300,6 +350,10 @@ pub fn run(
     let mut last_sweep: Option<Instant> = None;
     let mut idle_since = Instant::now();
     let mut warned_missing = false;
+    // Every build this worker has run, and whether a step failed since the
+    // last look for a claim whose answer the database lost.
+    let mut ran = std::collections::HashSet::new();
+    let mut claim_in_doubt = false;
     while !shutdown.load(Ordering::SeqCst) {
         // A database that is briefly unreachable or busy must not end the
         // worker: report, wait a little, try again.
@@ -314,11 +368,22 @@ pub fn run(
                     tracing::error!("worker sweep: {e}");
                 }
             }
+            if claim_in_doubt {
+                if let Some(build) = lost_claim(&mut conn, &claimer, &ran)? {
+                    tracing::warn!(
+                        "build {}: claimed before a database error; running it",
+                        build.id
+                    );
+                    return Ok(Step::Run(Box::new(build)));
+                }
+                claim_in_doubt = false;
+            }
             let Some(pool) = WorkerPools::find_by_name(&mut conn, &options.pool)? else {
                 return Ok(Step::NoPool);
             };
             let claimed = claim_next(
                 &mut conn,
+                &app.plugins.registry,
                 pool.id,
                 pool.build_latest,
                 i64::from(pool.auto_abort_minutes),
@@ -337,6 +402,7 @@ pub fn run(
             Ok(Step::Run(build)) => {
                 warned_missing = false;
                 let id = build.id;
+                ran.insert(id);
                 let (result, back) = run_build(app, &claimer, *build, listener);
                 listener = back;
                 match result {
@@ -364,6 +430,7 @@ pub fn run(
                 wait_idle(&mut *listener, wait, shutdown);
             }
             Err(e) => {
+                claim_in_doubt = true;
                 tracing::error!("worker for pool '{}': {e}; retrying", options.pool);
                 std::thread::sleep(Duration::from_secs(1));
             }

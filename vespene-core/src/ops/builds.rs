@@ -6,8 +6,9 @@ use super::{OpError, Ops, PageRequest};
 use crate::authz::Actor;
 use crate::db::authz_sql::is_all;
 use crate::db::builds::{self, Build, BuildFilter, BuildStatus, BuildSummary};
-use crate::db::output::{self, ByteRange, LogRange, OutputRead, OutputStream};
+use crate::db::output::{self, ByteRange, LogRange, OutputRead, OutputStream, OutputTail};
 use crate::db::{DbConn, Paged};
+use std::collections::HashMap;
 use vespene_plugin_api::kinds::authorization::{Action, ObjectFacts, ObjectKind};
 
 const KIND: ObjectKind = ObjectKind::Build;
@@ -87,6 +88,62 @@ impl<'a> BuildOps<'a> {
         let mut conn = self.ops.db.conn()?;
         self.authorize(&mut conn, actor, Action::View, id)?;
         Ok(output::read_output(&mut conn, id, stream, after_seq)?)
+    }
+
+    /// The end of build `id`'s stream before chunk `before_seq`, at least
+    /// `min_lines` long (see [`output::read_output_tail`]).
+    pub fn output_tail(
+        &self,
+        actor: &Actor,
+        id: i64,
+        stream: OutputStream,
+        before_seq: Option<i64>,
+        min_lines: i64,
+    ) -> Result<OutputTail, OpError> {
+        let mut conn = self.ops.db.conn()?;
+        self.authorize(&mut conn, actor, Action::View, id)?;
+        Ok(output::read_output_tail(
+            &mut conn, id, stream, before_seq, min_lines,
+        )?)
+    }
+
+    /// The statuses of the builds `ids` that `actor` may list (status icons
+    /// of a list of projects); builds they may not list are left out.
+    pub fn statuses(
+        &self,
+        actor: &Actor,
+        ids: &[i64],
+    ) -> Result<HashMap<i64, BuildStatus>, OpError> {
+        if self
+            .ops
+            .authz
+            .check(actor, Action::List, KIND, None)
+            .is_err()
+        {
+            return Ok(HashMap::new());
+        }
+        let authz = self.ops.authz.filter(actor, Action::List, KIND);
+        let mut conn = self.ops.db.conn()?;
+        Ok(builds::statuses(&mut conn, ids, &authz)?
+            .into_iter()
+            .collect())
+    }
+
+    /// Build `id`'s chunks with `after_seq < seq < before_seq` (the earlier
+    /// part of a log whose tail was shown first).
+    pub fn output_between(
+        &self,
+        actor: &Actor,
+        id: i64,
+        stream: OutputStream,
+        after_seq: i64,
+        before_seq: i64,
+    ) -> Result<OutputRead, OpError> {
+        let mut conn = self.ops.db.conn()?;
+        self.authorize(&mut conn, actor, Action::View, id)?;
+        Ok(output::read_output_between(
+            &mut conn, id, stream, after_seq, before_seq,
+        )?)
     }
 
     /// Bytes `range` of the stored output (or messages) of build `id`,

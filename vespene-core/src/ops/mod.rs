@@ -47,7 +47,7 @@ pub use crate::db::groups::{Group, GroupDetail, GroupInput, Groups};
 pub use crate::db::organizations::{
     Organization, OrganizationDetail, OrganizationInput, Organizations,
 };
-pub use crate::db::output::{OutputRead, OutputStream};
+pub use crate::db::output::{OutputRead, OutputStream, OutputTail};
 pub use crate::db::pipelines::{Pipeline, PipelineDetail, PipelineInput, Pipelines};
 pub use crate::db::projects::{Project, ProjectDetail, ProjectFilter, ProjectInput, Projects};
 pub use crate::db::service_logins::{

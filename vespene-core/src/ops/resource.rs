@@ -294,6 +294,17 @@ impl Resource<'_, Projects> {
     }
 }
 
+impl Resource<'_, Projects> {
+    /// Whether `actor` may start project `id` (the start button).
+    pub fn can_start(&self, actor: &Actor, id: i64) -> Result<bool, OpError> {
+        match self.authorize_start(actor, id) {
+            Ok(_) => Ok(true),
+            Err(OpError::Denied { .. } | OpError::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+}
+
 impl Resource<'_, SshKeys> {
     /// The decrypted key of `id`, for someone who may edit it.
     pub fn reveal(&self, actor: &Actor, id: i64) -> Result<SshKeySecrets, OpError> {

@@ -6,6 +6,10 @@ use super::catalog::Catalog;
 use super::host::HostServices;
 use super::loader::{Instance, Library};
 use super::scanner::Scanner;
+use crate::engine::call_guard::{self, CallGuard, Deadline};
+
+/// How long a plugin's `create` may take.
+const CREATE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 use crate::settings::{PluginEntry, Section, Settings};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -60,6 +64,13 @@ impl Configured {
     /// A fresh instance with the same parameters (output filters keep
     /// per-build state, so the engine makes one per build).
     pub fn new_instance(&self) -> Result<Instance, PluginError> {
+        let _call = CallGuard::enter(
+            call_guard::label(&self.section.kind().to_string(), self.name(), "create"),
+            Some(Deadline::after(
+                CREATE_DEADLINE,
+                "did not return within 30 s",
+            )),
+        );
         self.library
             .create(&self.entry.name, &self.entry.params, self.services.clone())
     }
@@ -126,6 +137,18 @@ impl Registry {
                 section.kind()
             ));
         }
+        let _call = CallGuard::enter(
+            call_guard::intern(format!(
+                "plugin {} (entry '{}' of [plugins.{section}], file {}) in create",
+                entry.plugin,
+                entry.name,
+                library.path.display()
+            )),
+            Some(Deadline::after(
+                CREATE_DEADLINE,
+                "did not return within 30 s and the command was ended",
+            )),
+        );
         let instance = library
             .create(&entry.name, &entry.params, services.clone())
             .map_err(|e| match e.code {

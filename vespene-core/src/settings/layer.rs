@@ -66,6 +66,10 @@ struct WorkerLayer {
     worker_id_file: Option<String>,
     max_output_variables: Option<usize>,
     max_output_variable_bytes: Option<usize>,
+    contain_plugin_calls: Option<bool>,
+    trigger_call_seconds: Option<u64>,
+    output_call_seconds: Option<u64>,
+    variables_call_seconds: Option<u64>,
 }
 
 /// Every setting, all optional.
@@ -222,6 +226,13 @@ impl SettingsLayer {
             set(
                 &mut s.worker.max_output_variable_bytes,
                 w.max_output_variable_bytes,
+            );
+            set(&mut s.worker.contain_plugin_calls, w.contain_plugin_calls);
+            set(&mut s.worker.trigger_call_seconds, w.trigger_call_seconds);
+            set(&mut s.worker.output_call_seconds, w.output_call_seconds);
+            set(
+                &mut s.worker.variables_call_seconds,
+                w.variables_call_seconds,
             );
         }
         set(&mut s.buildroot_web_link, r.buildroot_web_link);

@@ -25,6 +25,21 @@ pub const PLUGIN_PATH_ENV: &str = "VESPENE_PLUGIN_PATH";
 pub const DEFAULT_SETTINGS_DIR: &str = "/etc/vespene";
 /// Where the package installs the stock plugins.
 pub const SYSTEM_PLUGIN_DIR: &str = "/usr/lib/vespene/plugins";
+/// Directories of installed programs: an executable there (the package's
+/// `/usr/bin/vespene`) does not put its directory on the plugin path, which
+/// would make every `.so` there a candidate (Debian's `/usr/bin/ld.so`).
+const SYSTEM_BIN_DIRS: [&str; 6] = [
+    "/usr/bin",
+    "/usr/sbin",
+    "/bin",
+    "/sbin",
+    "/usr/local/bin",
+    "/usr/local/sbin",
+];
+/// Where admins put their own plugins (the package creates it empty):
+/// searched before [`SYSTEM_PLUGIN_DIR`], so a plugin here replaces a stock
+/// one of the same name.
+pub const LOCAL_PLUGIN_DIR: &str = "/usr/local/lib/vespene/plugins";
 
 /// A problem with the settings, naming where it came from.
 #[derive(Debug, thiserror::Error)]
@@ -100,6 +115,18 @@ pub struct WorkerSettings {
     pub max_output_variables: usize,
     /// Most bytes (names and values) of one build's output variables.
     pub max_output_variable_bytes: usize,
+    /// Run each build in a runner child process, so that a plugin call
+    /// that crashes, exits or hangs fails that build only (the default).
+    /// Off: plugin calls run in the worker itself, a little faster, and a
+    /// crashing plugin takes the worker down.
+    pub contain_plugin_calls: bool,
+    /// Deadline of one trigger call (pre, success, failure), seconds; a pre
+    /// trigger is also bounded by the project's timeout.
+    pub trigger_call_seconds: u64,
+    /// Deadline of one output filter call (`begin`, each line), seconds.
+    pub output_call_seconds: u64,
+    /// Deadline of one variables plugin call, seconds.
+    pub variables_call_seconds: u64,
 }
 
 /// Which path settings a layer named, so that the others follow the data
@@ -292,6 +319,10 @@ impl Settings {
                 worker_id_file: String::new(),
                 max_output_variables: 1000,
                 max_output_variable_bytes: 1 << 20,
+                contain_plugin_calls: true,
+                trigger_call_seconds: 300,
+                output_call_seconds: 10,
+                variables_call_seconds: 60,
             },
             buildroot_web_link: String::new(),
             time_display_format: "%b %d %Y, %I:%M:%S %p".into(),
@@ -373,7 +404,8 @@ impl Settings {
 
     /// The plugin path: the `plugin_path` setting, then
     /// `VESPENE_PLUGIN_PATH`, then the directory of the running executable
-    /// (a source checkout's `target/<profile>`) and the packaged directory.
+    /// (a source checkout's `target/<profile>`; not a system directory such
+    /// as `/usr/bin`), the admins' local directory and the packaged one.
     pub fn plugin_dirs(&self) -> Vec<PathBuf> {
         let mut dirs: Vec<PathBuf> = Vec::new();
         let mut push = |p: PathBuf| {
@@ -386,9 +418,11 @@ impl Settings {
         if let Some(dir) = std::env::current_exe()
             .ok()
             .and_then(|exe| exe.parent().map(Path::to_path_buf))
+            .filter(|dir| !SYSTEM_BIN_DIRS.iter().any(|bin| dir == Path::new(bin)))
         {
             push(dir);
         }
+        push(PathBuf::from(LOCAL_PLUGIN_DIR));
         push(PathBuf::from(SYSTEM_PLUGIN_DIR));
         dirs
     }

@@ -89,7 +89,13 @@ fn layers_apply_in_order_and_later_wins() {
     );
     let dirs = s.plugin_dirs();
     assert_eq!(dirs[0], PathBuf::from("/a"));
-    assert_eq!(dirs.last().unwrap(), &PathBuf::from(SYSTEM_PLUGIN_DIR));
+    assert_eq!(
+        dirs[dirs.len() - 2..],
+        [
+            PathBuf::from(LOCAL_PLUGIN_DIR),
+            PathBuf::from(SYSTEM_PLUGIN_DIR)
+        ]
+    );
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod support;
 
 mod accounts;
 mod authz;
+mod claims;
 mod config_as_code;
 mod crud;
 mod deletes;

@@ -81,6 +81,11 @@ pub struct CheckoutResult {
     pub revision: String,
     /// Who made it (git: author e-mail; svn: last author).
     pub revision_username: String,
+    /// The full commit id (git: 40 hex digits), for those who need more
+    /// than the short `revision` (commit statuses). Optional: scm plugins
+    /// without one leave it out.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 /// A source control plugin.

@@ -12,6 +12,13 @@ use serde::{Deserialize, Serialize};
 pub mod ops {
     /// [`super::HookRequest`] → `{}`; an error fails a pre trigger's build.
     pub const EXECUTE_HOOK: &str = "execute_hook";
+    /// [`super::HookRequest`] (event `pre`, with the checked-out revision
+    /// and `commit`) → `{}`: called on the `pre_triggers` entries once the
+    /// checkout has recorded the commit, for triggers that report on it
+    /// (a commit status's "pending"). Trigger API 1.1; a plugin without it
+    /// answers `unsupported` and the host carries on. An error is reported
+    /// in the build's messages and never fails the build.
+    pub const CHECKED_OUT: &str = "checked_out";
 }
 
 /// Which moment of a build a trigger is called for.
@@ -47,6 +54,11 @@ pub struct HookRequest {
     pub event: Event,
     pub build: BuildInfo,
     pub project: ProjectInfo,
+    /// The full id of the commit built, once the scm plugin has reported
+    /// it (git: 40 hex digits; `build.revision` is the short id). Absent
+    /// before the checkout and for scm plugins that report none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub commit: Option<String>,
 }
 
 impl HookRequest {
@@ -56,13 +68,27 @@ impl HookRequest {
             event,
             build,
             project,
+            commit: None,
         }
+    }
+
+    /// The same request with the full commit id.
+    pub fn with_commit(mut self, commit: Option<String>) -> HookRequest {
+        self.commit = commit;
+        self
     }
 }
 
 /// A trigger.
 pub trait TriggerPlugin: Send + Sync {
     fn execute_hook(&self, request: &HookRequest) -> Result<(), PluginError>;
+
+    /// [`ops::CHECKED_OUT`]: the checkout of a build this trigger ran
+    /// `pre` for has recorded its commit. Unsupported unless implemented.
+    fn checked_out(&self, request: &HookRequest) -> Result<(), PluginError> {
+        let _ = request;
+        Err(PluginError::unsupported(ops::CHECKED_OUT))
+    }
 }
 
 adapter!(Kind::Trigger, TriggerPlugin);
@@ -72,6 +98,9 @@ impl<T: TriggerPlugin + Plugin> Dispatch for Adapter<T> {
         match op {
             ops::EXECUTE_HOOK => handle(args, |r: HookRequest| {
                 self.0.execute_hook(&r).map(|()| Empty {})
+            }),
+            ops::CHECKED_OUT => handle(args, |r: HookRequest| {
+                self.0.checked_out(&r).map(|()| Empty {})
             }),
             _ => Err(PluginError::unsupported(op)),
         }

@@ -5,6 +5,7 @@ pub mod autoscaler;
 pub mod build;
 pub mod build_isolation;
 pub mod cleanup;
+pub mod import;
 pub mod login;
 pub mod migrate;
 mod plugins;
@@ -129,14 +130,16 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Worker(a) => worker::run(&env, a),
         Command::Project(c) => project::run(&env, c),
         Command::Build(c) => build::run(&env, c),
-        Command::Migrate => migrate::run(&env),
+        Command::Migrate(args) => migrate::run(&env, args),
         Command::User(c) => users::run(&env, c),
         Command::Secrets(c) => secrets::run(&env, c),
         Command::Apply(a) => apply::apply(&env, a),
         Command::Export(a) => apply::export_cmd(&env, a),
         Command::Cleanup(a) => cleanup::run(&env, a),
         Command::Tutorial => tutorial::run(&env),
+        Command::RunBuild => worker::run_child(&env),
         Command::Autoscaler(a) => autoscaler::run(&env, a),
         Command::Webhook(c) => webhook::run(&env, c),
+        Command::Import(a) => import::run(&env, a),
     }
 }

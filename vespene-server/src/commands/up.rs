@@ -73,15 +73,7 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
 
     let password_file = data_dir.join(vespene_core::private_data::ADMIN_PASSWORD_FILE);
     if let Some(pw) = &first.admin_password {
-        use std::io::Write;
-        use std::os::unix::fs::OpenOptionsExt;
-        let mut f = std::fs::OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&password_file)?;
-        writeln!(f, "{pw}")?;
+        vespene_core::private_data::write_admin_password(&data_dir, pw)?;
     }
     // Before the banner: whoever reads it may stop us at once.
     let shutdown = shutdown_flag()?;

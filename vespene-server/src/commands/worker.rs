@@ -61,3 +61,11 @@ pub fn run(env: &Env, args: WorkerArgs) -> anyhow::Result<ExitCode> {
     );
     Ok(ExitCode::SUCCESS)
 }
+
+/// `vespene __run-build`: the runner child a worker starts for each build
+/// (see `vespene_core::engine::contained`); its build comes on stdin.
+pub fn run_child(env: &Env) -> anyhow::Result<ExitCode> {
+    let app = env.app(Migrations::Checked)?;
+    vespene_core::engine::contained::child_main(&app)?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -93,14 +93,11 @@ impl FromRequest for Caller {
             let Some(id) = cookie else {
                 return Err(ApiError::unauthenticated());
             };
-            let Some(session) = state.sessions.get(&id) else {
-                return Err(ApiError::new(
-                    401,
-                    "unauthenticated",
-                    "the session has ended; log in again",
-                ));
-            };
-            if needs_csrf && !csrf::matches(sent_csrf.as_deref(), &session.csrf_token) {
+            let caller = session_caller(&state, id).await?;
+            if let Via::Session { session, .. } = &caller.via
+                && needs_csrf
+                && !csrf::matches(sent_csrf.as_deref(), &session.csrf_token)
+            {
                 return Err(ApiError::new(
                     403,
                     "csrf",
@@ -110,38 +107,52 @@ impl FromRequest for Caller {
                     ),
                 ));
             }
-            let user_id = session.user_id;
-            let key = Credential::SessionUser(user_id);
-            let actor = match state.actors.get(&key) {
-                Some(user) => Some(Actor::User(user)),
-                None => {
-                    let app = state.app.clone();
-                    let actor = blocking(move || match app.ops.actor_for_user(user_id) {
-                        Err(OpError::Denied { .. } | OpError::NotFound { .. }) => Ok(None),
-                        other => other.map(Some),
-                    })
-                    .await?;
-                    if let Some(Actor::User(user)) = &actor {
-                        state.actors.put(key, user.clone());
-                    }
-                    actor
-                }
-            };
-            let Some(Actor::User(user)) = actor else {
-                state.sessions.remove(&id);
-                return Err(ApiError::new(
-                    401,
-                    "unauthenticated",
-                    "this account is disabled or gone; the session has ended",
-                ));
-            };
-            Ok(Caller {
-                actor: Actor::User(user.clone()),
-                user,
-                via: Via::Session { id, session },
-            })
+            Ok(caller)
         })
     }
+}
+
+/// The caller of session `id` (its cookie's value), without the CSRF
+/// check: the caller checks the token where it was sent (the API's
+/// header, or a web UI form's `csrf_token` field).
+pub async fn session_caller(state: &web::Data<State>, id: String) -> Result<Caller, ApiError> {
+    let Some(session) = state.sessions.get(&id) else {
+        return Err(ApiError::new(
+            401,
+            "unauthenticated",
+            "the session has ended; log in again",
+        ));
+    };
+    let user_id = session.user_id;
+    let key = Credential::SessionUser(user_id);
+    let actor = match state.actors.get(&key) {
+        Some(user) => Some(Actor::User(user)),
+        None => {
+            let app = state.app.clone();
+            let actor = blocking(move || match app.ops.actor_for_user(user_id) {
+                Err(OpError::Denied { .. } | OpError::NotFound { .. }) => Ok(None),
+                other => other.map(Some),
+            })
+            .await?;
+            if let Some(Actor::User(user)) = &actor {
+                state.actors.put(key, user.clone());
+            }
+            actor
+        }
+    };
+    let Some(Actor::User(user)) = actor else {
+        state.sessions.remove(&id);
+        return Err(ApiError::new(
+            401,
+            "unauthenticated",
+            "this account is disabled or gone; the session has ended",
+        ));
+    };
+    Ok(Caller {
+        actor: Actor::User(user.clone()),
+        user,
+        via: Via::Session { id, session },
+    })
 }
 
 /// A login form (JSON or `application/x-www-form-urlencoded`).
@@ -198,6 +209,20 @@ pub async fn login(
     form: web::Either<web::Json<LoginForm>, web::Form<LoginForm>>,
 ) -> Result<HttpResponse, ApiError> {
     let form = form.into_inner();
+    let (cookie, session, user) = start_session(&state, &req, form).await?;
+    Ok(HttpResponse::Ok()
+        .cookie(cookie)
+        .json(SessionInfo::new(&user, Some(session.csrf_token))))
+}
+
+/// Checks a login (throttled), ends the session the browser brought, and
+/// starts a new one: its cookie, the session and the user (the API's
+/// login and the web UI's login form).
+pub async fn start_session(
+    state: &web::Data<State>,
+    req: &HttpRequest,
+    form: LoginForm,
+) -> Result<(Cookie<'static>, Session, UserInfo), ApiError> {
     let address = req.peer_addr().map(|a| a.ip());
     if let Err(wait) = state.throttle.check(&form.username, address) {
         let mut e = ApiError::new(
@@ -225,9 +250,14 @@ pub async fn login(
         state.sessions.remove(old.value());
     }
     let (id, session) = state.sessions.create(user.id);
-    Ok(HttpResponse::Ok()
-        .cookie(session_cookie(&state, &req, id))
-        .json(SessionInfo::new(&user, Some(session.csrf_token))))
+    Ok((session_cookie(state, req, id), session, user))
+}
+
+/// The cookie that ends the session in the browser.
+pub fn removal_cookie(state: &State, req: &HttpRequest) -> Cookie<'static> {
+    let mut cookie = session_cookie(state, req, String::new());
+    cookie.make_removal();
+    cookie
 }
 
 /// `POST /api/v1/logout`: ends the session (CSRF-checked like every
@@ -240,9 +270,9 @@ pub async fn logout(
     if let Via::Session { id, .. } = &caller.via {
         state.sessions.remove(id);
     }
-    let mut cookie = session_cookie(&state, &req, String::new());
-    cookie.make_removal();
-    Ok(HttpResponse::NoContent().cookie(cookie).finish())
+    Ok(HttpResponse::NoContent()
+        .cookie(removal_cookie(&state, &req))
+        .finish())
 }
 
 /// `GET /api/v1/session`: the caller, and the CSRF token of their session.

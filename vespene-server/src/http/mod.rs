@@ -6,7 +6,8 @@
 //! * [`routes`]: the route table (registration and documentation in one);
 //! * [`api`]: `/api/v1`; [`auth`], [`session`], [`csrf`], [`throttle`]:
 //!   who is asking; [`errors`]: the JSON error of every refusal;
-//! * [`openapi`]: `/api/v1/openapi.json`, made from the route table.
+//! * [`openapi`]: `/api/v1/openapi.json`, made from the route table;
+//! * [`ui`]: the web UI under `/ui/` (HTML, not in the OpenAPI document).
 
 pub mod actor_cache;
 pub mod api;
@@ -19,6 +20,7 @@ pub mod routes;
 pub mod session;
 pub mod state;
 pub mod throttle;
+pub mod ui;
 
 use actix_web::{App as WebApp, HttpServer, web};
 use anyhow::Context;
@@ -99,6 +101,7 @@ pub fn start(app: App) -> anyhow::Result<Running> {
                             let mut routes = routes::Routes::new(Some(cfg));
                             routes::configure(&mut routes);
                         })
+                        .configure(ui::configure)
                         .default_service(web::to(errors::not_found))
                 })
                 .workers(workers)

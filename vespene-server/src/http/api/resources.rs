@@ -219,7 +219,7 @@ fn read_only_keys<K: Kind>() -> Arc<HashSet<String>> {
 }
 
 /// A request body as the input form of `K`.
-fn input_of<K: Kind>(body: serde_json::Value) -> Result<K::Input, ApiError> {
+pub(crate) fn input_of<K: Kind>(body: serde_json::Value) -> Result<K::Input, ApiError> {
     let serde_json::Value::Object(mut map) = body else {
         return Err(ApiError::new(
             422,

@@ -1,0 +1,596 @@
+//! Running each build in a runner child process (`vespene __run-build`),
+//! so that a plugin call that crashes, calls `exit` or hangs fails that
+//! build only (`[worker] contain_plugin_calls`, on by default).
+//!
+//! The worker claims the build, watches it (heartbeats, stop requests) and
+//! starts the child in a process group of its own. The child runs the build
+//! as the worker would ([`runner::run_claimed`]) with two differences: every
+//! line of output and messages goes at once through a pipe (descriptor 3) to
+//! the worker, which batches it into the database, so nothing printed
+//! before a crash is lost; and every plugin call is made inside a
+//! [`CallGuard`], so a crash, an `exit` or a passed deadline is reported by
+//! call before the child dies (see [`call_guard`]).
+//!
+//! Child → worker, one message a line: `O<line>` / `M<line>` (output,
+//! messages), `S` (store everything before the build is recorded as ended;
+//! answered `synced` or `lost <why>` on the child's standard input),
+//! `P<n>` (post trigger `n` starts; `P-` once they are done), `K<call>[\t<why>]`
+//! (the call that is killing the child), `D` (done). Worker → child: `stop`,
+//! and the answers to `S`.
+//!
+//! A child that dies before the build is recorded as ended: the worker
+//! records FAILURE (ABORTED when stopped) with the reason, then a fresh
+//! child runs the failure triggers. One that dies in a post trigger: a
+//! fresh child runs the triggers after it and the pipeline.
+
+#![allow(unsafe_code)]
+
+use super::EngineError;
+use super::call_guard::{self, STOP_GRACE};
+use super::claim::Claimer;
+use super::log::{BuildLog, FilterChain, LogStore};
+use super::runner::{self, Ending, RunnerIo};
+use super::store::DbLogStore;
+use super::wake::Listener;
+use crate::app::App;
+use crate::db::builds::{self, Build, BuildStatus};
+use crate::plugins::scanner::signal_name;
+use crate::process::CancelToken;
+use std::io::{BufRead, BufReader, Write};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{ChildStdin, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use vespene_plugin_api::Stream;
+
+/// The hidden subcommand of the runner child.
+pub const SUBCOMMAND: &str = "__run-build";
+
+/// The descriptor of the child's message pipe.
+const PIPE_FD: i32 = 3;
+
+/// How long the worker waits, after a stop, beyond the child's own grace.
+const STOP_BACKSTOP: Duration = Duration::from_secs(5);
+
+/// What a runner child is asked to do.
+#[derive(Debug, Clone)]
+pub struct ChildArgs {
+    pub build_id: i64,
+    pub claimed_by: String,
+    pub worker_id: i64,
+    pub build_root: std::path::PathBuf,
+    /// Only what follows the end, from this post trigger on.
+    pub post_from: Option<usize>,
+}
+
+impl ChildArgs {
+    /// The `run` line that hands the child its build.
+    fn to_line(&self) -> String {
+        let mut a = vec![
+            "run".to_string(),
+            self.build_id.to_string(),
+            self.claimed_by.clone(),
+            self.worker_id.to_string(),
+            self.build_root.display().to_string(),
+        ];
+        if let Some(from) = self.post_from {
+            a.push(from.to_string());
+        }
+        a.join("\t") + "\n"
+    }
+
+    /// Parses a `run` line (without `run`).
+    fn parse(args: &[String]) -> Result<ChildArgs, String> {
+        let bad = || "expected: run BUILD CLAIMED_BY WORKER ROOT [FROM], tab-separated".to_string();
+        if args.len() < 4 {
+            return Err(bad());
+        }
+        Ok(ChildArgs {
+            build_id: args[0].parse().map_err(|_| bad())?,
+            claimed_by: args[1].clone(),
+            worker_id: args[2].parse().map_err(|_| bad())?,
+            build_root: args[3].clone().into(),
+            post_from: match args.get(4) {
+                Some(f) => Some(f.parse().map_err(|_| bad())?),
+                None => None,
+            },
+        })
+    }
+}
+
+// ---------------------------------------------------------------- worker
+
+/// How one runner child ended.
+#[derive(Debug, Default)]
+struct ChildEnd {
+    done: bool,
+    /// The call it reported (`K`), and why, if it said.
+    call: Option<(String, Option<String>)>,
+    /// The last post trigger it started; `Some(usize::MAX)` when they were
+    /// all done.
+    post: Option<usize>,
+    status: Option<std::process::ExitStatus>,
+    /// Why the worker killed it, if it did.
+    killed: Option<String>,
+    /// It could not be started.
+    spawn_error: Option<String>,
+}
+
+impl ChildEnd {
+    /// "trigger plugin 'x' (execute_hook) crashed with SIGSEGV".
+    fn reason(&self) -> String {
+        if let Some(e) = &self.spawn_error {
+            return format!("cannot start the build's runner process: {e}");
+        }
+        let how = match (&self.call, &self.killed, self.status) {
+            (Some((_, Some(why))), _, _) => why.clone(),
+            (_, Some(why), _) => why.clone(),
+            (_, _, Some(s)) => match (s.signal(), s.code()) {
+                (Some(sig), _) => format!("crashed with {}", signal_name(sig)),
+                (None, Some(code)) => format!("ended the process with exit status {code}"),
+                _ => "ended the process".into(),
+            },
+            _ => "ended the process".into(),
+        };
+        match &self.call {
+            Some((call, _)) => format!("{call} {how}"),
+            None => format!("the build's runner process {how}"),
+        }
+    }
+}
+
+/// Everything the worker shares with its watcher for one build.
+struct Supervisor<'a> {
+    app: &'a App,
+    who: &'a Claimer,
+    build_id: i64,
+    log: BuildLog<Box<dyn LogStore>>,
+    stdin: Arc<Mutex<Option<ChildStdin>>>,
+    stopped_at: Arc<Mutex<Option<Instant>>>,
+}
+
+impl Supervisor<'_> {
+    /// Runs one child to its end, relaying its log.
+    fn supervise(&mut self, post_from: Option<usize>) -> ChildEnd {
+        let mut end = ChildEnd::default();
+        let args = ChildArgs {
+            build_id: self.build_id,
+            claimed_by: self.who.claimed_by.clone(),
+            worker_id: self.who.worker_id,
+            build_root: self.who.build_root.clone(),
+            post_from,
+        };
+        // The spare child started after the last build has its settings,
+        // plugins and database ready; post phases start their own.
+        let spare = match post_from {
+            None => SPARE.lock().unwrap().take(),
+            Some(_) => None,
+        }
+        .and_then(|mut started| {
+            let alive = started.0.try_wait().is_ok_and(|s| s.is_none());
+            alive.then_some(started)
+        });
+        let (mut child, messages) = match spare.map_or_else(|| spawn(self.app), Ok) {
+            Ok(c) => c,
+            Err(e) => {
+                end.spawn_error = Some(e.to_string());
+                return end;
+            }
+        };
+        let pgid = child.id() as i32;
+        let mut stdin = child.stdin.take();
+        if let Some(s) = stdin.as_mut() {
+            let _ = s.write_all(args.to_line().as_bytes());
+        }
+        *self.stdin.lock().unwrap() = stdin;
+        if self.stopped_at.lock().unwrap().is_some() {
+            self.tell("stop");
+        }
+        let mut exited_at: Option<Instant> = None;
+        loop {
+            match messages.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => self.handle(&line, &mut end),
+                Err(RecvTimeoutError::Disconnected) => break,
+                Err(RecvTimeoutError::Timeout) => self.log.tick(),
+            }
+            if exited_at.is_none()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                end.status = Some(status);
+                exited_at = Some(Instant::now());
+            }
+            // Something the child started keeps the pipe open: its group
+            // goes, and what is left is read no longer.
+            if exited_at.is_some_and(|t| t.elapsed() > Duration::from_secs(1)) {
+                kill_group(pgid);
+                break;
+            }
+            let stop_overdue = self
+                .stopped_at
+                .lock()
+                .unwrap()
+                .is_some_and(|t| t.elapsed() > STOP_GRACE + STOP_BACKSTOP);
+            if exited_at.is_none() && stop_overdue && end.killed.is_none() {
+                end.killed = Some(format!(
+                    "did not end within {} s of the stop and was killed",
+                    (STOP_GRACE + STOP_BACKSTOP).as_secs()
+                ));
+                kill_group(pgid);
+            }
+        }
+        if end.status.is_none() {
+            end.status = child.wait().ok();
+        }
+        // What the dead child's group still holds goes with it.
+        kill_group(pgid);
+        *self.stdin.lock().unwrap() = None;
+        end
+    }
+
+    fn handle(&mut self, line: &[u8], end: &mut ChildEnd) {
+        let text = String::from_utf8_lossy(line.get(1..).unwrap_or_default());
+        match line.first() {
+            Some(b'O') => self.log.relayed(Stream::Output, &text),
+            Some(b'M') => self.log.relayed(Stream::Messages, &text),
+            Some(b'S') => {
+                let answer = match self.log.sync() {
+                    Ok(()) => "synced".to_string(),
+                    Err(e) => format!("lost {}", e.replace('\n', " ")),
+                };
+                self.tell(&answer);
+            }
+            Some(b'P') => end.post = Some(text.parse().unwrap_or(usize::MAX)),
+            Some(b'K') => {
+                let (call, why) = match text.split_once('\t') {
+                    Some((c, w)) => (c.to_string(), Some(w.to_string())),
+                    None => (text.to_string(), None),
+                };
+                end.call = Some((call, why));
+            }
+            Some(b'D') => end.done = true,
+            _ => {}
+        }
+    }
+
+    fn tell(&self, line: &str) {
+        if let Some(stdin) = self.stdin.lock().unwrap().as_mut() {
+            let _ = stdin.write_all(format!("{line}\n").as_bytes());
+        }
+    }
+
+    fn message(&mut self, text: &str) {
+        for line in text.lines() {
+            self.log.relayed(Stream::Messages, line);
+        }
+    }
+}
+
+fn kill_group(pgid: i32) {
+    let _ = nix::sys::signal::killpg(
+        nix::unistd::Pid::from_raw(pgid),
+        nix::sys::signal::Signal::SIGKILL,
+    );
+}
+
+type Started = (std::process::Child, Receiver<Vec<u8>>);
+
+/// A runner child started ahead of the next build, waiting for its `run`
+/// line (it exits at the end of its standard input, with the worker).
+static SPARE: Mutex<Option<Started>> = Mutex::new(None);
+
+/// Starts a runner child; its messages arrive on the receiver (which
+/// disconnects at the end of its pipe). It waits for its `run` line.
+fn spawn(app: &App) -> std::io::Result<Started> {
+    let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let exe = std::env::current_exe()?;
+    let mut cmd = Command::new(exe);
+    cmd.arg("--settings-dir")
+        .arg(&app.settings.settings_dir)
+        .arg(SUBCOMMAND)
+        .stdin(Stdio::piped())
+        .process_group(0);
+    let raw = write.as_raw_fd();
+    // SAFETY: dup2 is async-signal-safe; the new descriptor 3 is not
+    // close-on-exec, so the child keeps it.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::dup2(raw, PIPE_FD) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+    let child = cmd.spawn()?;
+    drop(write);
+    let (tx, rx) = channel();
+    std::thread::Builder::new()
+        .name("runner-pipe".into())
+        .spawn(move || {
+            let mut reader = BufReader::with_capacity(64 * 1024, std::fs::File::from(read));
+            let mut line = Vec::new();
+            loop {
+                line.clear();
+                match reader.read_until(b'\n', &mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => {
+                        if line.last() == Some(&b'\n') {
+                            line.pop();
+                        }
+                        if tx.send(line.clone()).is_err() {
+                            break;
+                        }
+                    }
+                }
+            }
+        })?;
+    Ok((child, rx))
+}
+
+/// Runs claimed build `build` in runner children and records it whatever
+/// they do. The worker's wake-up listener serves the build's watcher
+/// meanwhile and is handed back.
+pub fn run_build(
+    app: &App,
+    who: &Claimer,
+    build: Build,
+    listener: Box<dyn Listener>,
+) -> (Result<BuildStatus, EngineError>, Box<dyn Listener>) {
+    let Some(project_id) = build.project_id else {
+        // Nothing of a plugin's runs for it.
+        return runner::run_build(app, who, build, listener);
+    };
+    let id = build.id;
+    let stdin: Arc<Mutex<Option<ChildStdin>>> = Arc::default();
+    let stopped_at: Arc<Mutex<Option<Instant>>> = Arc::default();
+    let on_stop: Arc<dyn Fn() + Send + Sync> = {
+        let stdin = stdin.clone();
+        let stopped_at = stopped_at.clone();
+        Arc::new(move || {
+            stopped_at.lock().unwrap().get_or_insert_with(Instant::now);
+            if let Some(s) = stdin.lock().unwrap().as_mut() {
+                let _ = s.write_all(b"stop\n");
+            }
+        })
+    };
+    let finish_watch = runner::watch(app, id, listener, CancelToken::new(), on_stop);
+    let patience = Duration::from_secs(app.settings.worker.orphan_after_seconds.max(1));
+    let store: Box<dyn LogStore> = Box::new(DbLogStore::spawn(&app.db, &app.waker, id, patience));
+    let mut sup = Supervisor {
+        app,
+        who,
+        build_id: id,
+        log: BuildLog::new(FilterChain::new(Vec::new()), store),
+        stdin,
+        stopped_at,
+    };
+    let result = contain(&mut sup, project_id);
+    let (mut store, _) = sup.log.finish();
+    if let Err(e) = store.close() {
+        tracing::error!("build {id}: part of its output could not be stored: {e}");
+    }
+    // After the leftovers were killed (the spare is a child too).
+    match spawn(app) {
+        Ok(spare) => *SPARE.lock().unwrap() = Some(spare),
+        Err(e) => tracing::warn!("cannot start a spare runner process: {e}"),
+    }
+    (result, finish_watch())
+}
+
+fn contain(sup: &mut Supervisor<'_>, project_id: i64) -> Result<BuildStatus, EngineError> {
+    let app = sup.app;
+    let id = sup.build_id;
+    let end = sup.supervise(None);
+    if !end.done {
+        let reason = end.reason();
+        tracing::warn!("build {id}: {reason}");
+        let mut conn = app.db.conn()?;
+        let status = builds::status_of(&mut conn, id)?;
+        drop(conn);
+        let mut next = Some(0);
+        if matches!(status, BuildStatus::Running | BuildStatus::Aborting) {
+            let stopped =
+                status == BuildStatus::Aborting || sup.stopped_at.lock().unwrap().is_some();
+            let ending = if stopped {
+                Ending::aborted(format!("build stopped by request: {reason}"))
+            } else {
+                Ending::failure(reason.clone(), -1)
+            };
+            sup.log.relayed(Stream::Output, &reason);
+            sup.message(&reason);
+            let lost = sup
+                .log
+                .sync()
+                .err()
+                .map(|e| format!("part of the build's output could not be stored: {e}"));
+            runner::record_ending(app, id, project_id, ending, lost, "{}", &Default::default())?;
+        } else {
+            sup.message(&reason);
+            // Go on after the post trigger that died; not again into a
+            // pipeline evaluation that did.
+            next = match end.post {
+                Some(usize::MAX) => None,
+                Some(i) => Some(i + 1),
+                None => Some(0),
+            };
+        }
+        kill_leftovers(sup);
+        while let Some(from) = next {
+            let end = sup.supervise(Some(from));
+            if end.done {
+                break;
+            }
+            let reason = end.reason();
+            sup.message(&reason);
+            next = match end.post {
+                Some(i) if i != usize::MAX && i >= from => Some(i + 1),
+                _ => None,
+            };
+        }
+        kill_leftovers(sup);
+        if !app.settings.keep_build_roots {
+            let _ = super::buildroot::remove(&sup.who.working_dir(id));
+        }
+    }
+    let mut conn = app.db.conn()?;
+    Ok(builds::status_of(&mut conn, id)?)
+}
+
+fn kill_leftovers(sup: &mut Supervisor<'_>) {
+    let left = crate::process::reaper::kill_leftovers();
+    if left.killed > 0 {
+        sup.message(&format!(
+            "[vespene] killed {} process{} the build left behind",
+            left.killed,
+            if left.killed == 1 { "" } else { "es" }
+        ));
+    }
+}
+
+// ----------------------------------------------------------------- child
+
+/// The child's end of the message pipe, as a log store.
+struct PipeStore {
+    pipe: Arc<Mutex<std::fs::File>>,
+    answers: Receiver<String>,
+    buf: Vec<u8>,
+}
+
+impl LogStore for PipeStore {
+    fn append(&mut self, stream: Stream, text: &mut String) -> Result<(), String> {
+        let tag = match stream {
+            Stream::Output => b'O',
+            Stream::Messages => b'M',
+            Stream::None => {
+                text.clear();
+                return Ok(());
+            }
+        };
+        self.buf.clear();
+        for line in text.lines() {
+            self.buf.push(tag);
+            self.buf.extend_from_slice(line.as_bytes());
+            self.buf.push(b'\n');
+        }
+        self.pipe
+            .lock()
+            .unwrap()
+            .write_all(&self.buf)
+            .map_err(|e| format!("the worker no longer reads the build's log: {e}"))?;
+        text.clear();
+        Ok(())
+    }
+
+    fn sync(&mut self) -> Result<(), String> {
+        self.pipe
+            .lock()
+            .unwrap()
+            .write_all(b"S\n")
+            .map_err(|e| format!("the worker no longer reads the build's log: {e}"))?;
+        match self.answers.recv() {
+            Ok(a) if a == "synced" => Ok(()),
+            Ok(a) => Err(a.strip_prefix("lost ").unwrap_or(&a).to_string()),
+            Err(_) => Err("the worker stopped answering".into()),
+        }
+    }
+}
+
+/// The runner child: waits for its `run` line, runs its part of the build
+/// and says `D`. The end of its standard input before that: exits quietly
+/// (a spare whose worker stopped).
+pub fn child_main(app: &App) -> Result<(), EngineError> {
+    let mut first = String::new();
+    if std::io::stdin().read_line(&mut first).unwrap_or(0) == 0 {
+        return Ok(());
+    }
+    let words: Vec<String> = first
+        .trim_end_matches('\n')
+        .split('\t')
+        .map(String::from)
+        .collect();
+    let args = match words.split_first() {
+        Some((run, rest)) if run == "run" => ChildArgs::parse(rest),
+        _ => Err(format!("unexpected first line {first:?}")),
+    }
+    .map_err(EngineError::Worker)?;
+    let args = &args;
+    // SAFETY: descriptor 3 was set up by the worker for this process alone.
+    let fd = unsafe { OwnedFd::from_raw_fd(PIPE_FD) };
+    nix::fcntl::fcntl(
+        &fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| EngineError::Worker(format!("runner pipe: {e}")))?;
+    let pipe = Arc::new(Mutex::new(std::fs::File::from(fd)));
+    call_guard::install(PIPE_FD);
+    if let Err(e) = crate::process::reaper::become_subreaper() {
+        tracing::warn!("cannot become a child subreaper ({e})");
+    }
+    let cancel = CancelToken::new();
+    let isolation_request: Arc<Mutex<Option<String>>> = Arc::default();
+    let mut conn = app.db.conn()?;
+    let build = builds::get(&mut conn, args.build_id)?;
+    drop(conn);
+    let on_stop = runner::isolation_abort(app, build.worker_pool_id, isolation_request.clone());
+    let (answers_tx, answers) = channel();
+    {
+        let cancel = cancel.clone();
+        let stopping = Arc::new(AtomicBool::new(false));
+        std::thread::Builder::new()
+            .name("runner-stdin".into())
+            .spawn(move || {
+                for line in std::io::stdin().lock().lines() {
+                    let Ok(line) = line else { break };
+                    if line == "stop" {
+                        if !stopping.swap(true, Ordering::SeqCst) {
+                            call_guard::note_stop();
+                            cancel.cancel();
+                            on_stop();
+                        }
+                    } else if answers_tx.send(line).is_err() {
+                        break;
+                    }
+                }
+            })
+            .map_err(|e| EngineError::Worker(e.to_string()))?;
+    }
+    let progress_pipe = pipe.clone();
+    let io = RunnerIo {
+        store: Box::new(PipeStore {
+            pipe: pipe.clone(),
+            answers,
+            buf: Vec::new(),
+        }),
+        unbatched: true,
+        progress: Box::new(move |i| {
+            let text = if i == usize::MAX {
+                "P-\n".to_string()
+            } else {
+                format!("P{i}\n")
+            };
+            let _ = progress_pipe.lock().unwrap().write_all(text.as_bytes());
+        }),
+    };
+    let who = Claimer {
+        claimed_by: args.claimed_by.clone(),
+        worker_id: args.worker_id,
+        build_root: args.build_root.clone(),
+    };
+    let result = match args.post_from {
+        None => runner::run_claimed(app, &who, build, cancel, isolation_request, io).map(|_| ()),
+        Some(from) => runner::run_post(app, &who, args.build_id, from, io),
+    };
+    let mut pipe = pipe.lock().unwrap();
+    match &result {
+        Ok(()) => {
+            let _ = pipe.write_all(b"D\n");
+        }
+        Err(e) => {
+            let _ = pipe.write_all(format!("Mthe build's runner failed: {e}\n").as_bytes());
+        }
+    }
+    call_guard::quiet();
+    result
+}
