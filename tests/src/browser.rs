@@ -251,8 +251,11 @@ impl Browser {
     /// Waits until `body` (a script returning a boolean) is true.
     pub fn wait_for(&self, what: &str, body: &str, timeout: Duration) {
         let deadline = Instant::now() + timeout;
+        // A page being redrawn (the pipeline map, say) may lack the element
+        // for a moment: that is "not yet", not a failure.
+        let guarded = format!("try {{ {body} }} catch (e) {{ return false; }}");
         loop {
-            if self.script(body, json!([])).as_bool() == Some(true) {
+            if self.script(&guarded, json!([])).as_bool() == Some(true) {
                 return;
             }
             if Instant::now() >= deadline {

@@ -15,7 +15,9 @@
 //! messages), `S` (store everything before the build is recorded as ended;
 //! answered `synced` or `lost <why>` on the child's standard input),
 //! `P<n>` (post trigger `n` starts; `P-` once they are done), `K<call>[\t<why>]`
-//! (the call that is killing the child), `D` (done). Worker → child: `stop`,
+//! (the call that is killing the child), `F<why>` (the child's own failure,
+//! a message), `D` (done). A child that said nothing but `F` never began
+//! the build, and another child is started for it. Worker → child: `stop`,
 //! and the answers to `S`.
 //!
 //! A child that dies before the build is recorded as ended: the worker
@@ -117,6 +119,9 @@ struct ChildEnd {
     killed: Option<String>,
     /// It could not be started.
     spawn_error: Option<String>,
+    /// It said anything of the build (`F`, its own failure, does not
+    /// count): a child that dies before that never ran any part of it.
+    heard: bool,
 }
 
 impl ChildEnd {
@@ -232,7 +237,9 @@ impl Supervisor<'_> {
 
     fn handle(&mut self, line: &[u8], end: &mut ChildEnd) {
         let text = String::from_utf8_lossy(line.get(1..).unwrap_or_default());
+        end.heard |= line.first() != Some(&b'F');
         match line.first() {
+            Some(b'F') => self.log.relayed(Stream::Messages, &text),
             Some(b'O') => self.log.relayed(Stream::Output, &text),
             Some(b'M') => self.log.relayed(Stream::Messages, &text),
             Some(b'S') => {
@@ -293,12 +300,23 @@ fn spawn(app: &App) -> std::io::Result<Started> {
         .stdin(Stdio::piped())
         .process_group(0);
     let raw = write.as_raw_fd();
-    // SAFETY: dup2 is async-signal-safe; the new descriptor 3 is not
-    // close-on-exec, so the child keeps it.
+    let worker = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
+    // SAFETY: dup2, prctl and getppid are async-signal-safe; the new
+    // descriptor 3 is not close-on-exec, so the child keeps it. The child
+    // dies with its worker (the worker loop's thread, which lives as long
+    // as the worker): a SIGKILLed worker's build is the sweep's to orphan,
+    // and no runner may go on recording it behind the sweep's back.
     unsafe {
         cmd.pre_exec(move || {
             if libc::dup2(raw, PIPE_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
+            }
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if libc::getppid() != worker {
+                // The worker died before the line above took effect.
+                libc::_exit(1);
             }
             Ok(())
         });
@@ -382,7 +400,27 @@ pub fn run_build(
 fn contain(sup: &mut Supervisor<'_>, project_id: i64) -> Result<BuildStatus, EngineError> {
     let app = sup.app;
     let id = sup.build_id;
-    let end = sup.supervise(None);
+    let mut end = sup.supervise(None);
+    // A child that died before it began the build (the database was away
+    // while it started, say) ran nothing of it: another one tries, until
+    // the orphan deadline, unless the build is being stopped.
+    let patience =
+        Instant::now() + Duration::from_secs(app.settings.worker.orphan_after_seconds.max(1));
+    let mut pause = Duration::from_millis(200);
+    while !end.done
+        && !end.heard
+        && end.spawn_error.is_none()
+        && sup.stopped_at.lock().unwrap().is_none()
+        && Instant::now() + pause < patience
+    {
+        tracing::warn!(
+            "build {id}: not begun ({}); starting another runner",
+            end.reason()
+        );
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_secs(5));
+        end = sup.supervise(None);
+    }
     if !end.done {
         let reason = end.reason();
         tracing::warn!("build {id}: {reason}");
@@ -588,7 +626,7 @@ pub fn child_main(app: &App) -> Result<(), EngineError> {
             let _ = pipe.write_all(b"D\n");
         }
         Err(e) => {
-            let _ = pipe.write_all(format!("Mthe build's runner failed: {e}\n").as_bytes());
+            let _ = pipe.write_all(format!("Fthe build's runner failed: {e}\n").as_bytes());
         }
     }
     call_guard::quiet();

@@ -876,12 +876,17 @@ pub(super) fn record_ending(
         ending = Ending::failure(reason.clone(), ending.return_code.unwrap_or(-1));
     }
     let status = ending.status;
-    persist::retrying(
+    let recorded = persist::retrying(
         &app.db,
         ending_patience(app),
         &format!("recording the end of build {id}"),
         |conn| {
-            write_tx(conn, |conn| -> Result<(), EngineError> {
+            write_tx(conn, |conn| -> Result<BuildStatus, EngineError> {
+                // A build that has ended never changes again: one the sweep
+                // orphaned while its runner was cut off keeps that ending.
+                if let Some(ended) = ended_status(conn, id)? {
+                    return Ok(ended);
+                }
                 builds::update(
                     conn,
                     id,
@@ -907,12 +912,12 @@ pub(super) fn record_ending(
                     )?;
                     append_filtered(conn, registry, id, OutputStream::Output, &[reason.as_str()])?;
                 }
-                Ok(())
+                Ok(status)
             })
         },
     )?;
     app.waker.notify_output(id);
-    Ok(status)
+    Ok(recorded)
 }
 
 /// Runs what follows the end of build `build_id` from post trigger `from`
@@ -1034,6 +1039,23 @@ impl Run<'_> {
         }
         Ok(())
     }
+}
+
+/// The status of build `id` if it has already ended (locked on PostgreSQL
+/// until the transaction ends, so a sweep cannot end it meanwhile).
+fn ended_status(conn: &mut DbConn, id: i64) -> Result<Option<BuildStatus>, EngineError> {
+    use crate::db::schema::builds as b;
+    use diesel::prelude::*;
+    let query = b::table.find(id).select(b::status);
+    let status: String = match conn {
+        DbConn::Postgres(c) => query
+            .for_update()
+            .first(c)
+            .map_err(crate::db::DbError::from)?,
+        DbConn::Sqlite(c) => query.first(c).map_err(crate::db::DbError::from)?,
+    };
+    let status = BuildStatus::parse(&status).unwrap_or(BuildStatus::Running);
+    Ok((status.is_complete() && status != BuildStatus::Aborting).then_some(status))
 }
 
 /// The project's build references once build `id` has ended: it is the

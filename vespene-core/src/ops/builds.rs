@@ -178,7 +178,10 @@ impl<'a> BuildOps<'a> {
         let output = output::read_chunks(&mut conn, id, OutputStream::Output, after.0, max_chunks)?;
         let messages =
             output::read_chunks(&mut conn, id, OutputStream::Messages, after.1, max_chunks)?;
+        // ABORTING is not an end: the stop is still on its way, and the
+        // runner records ABORTED (and its last lines) after it.
         let complete = status.is_complete()
+            && status != BuildStatus::Aborting
             && (output.len() as i64) < max_chunks
             && (messages.len() as i64) < max_chunks;
         Ok(FollowStep {
