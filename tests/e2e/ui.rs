@@ -256,6 +256,13 @@ fn web_ui_in_a_browser() {
     b.press(&format!(
         "form[action='/ui/projects/{compile}/start'] button"
     ));
+    // The start lands on the new build's page; only then back to the map
+    // (a map opened while the start's answer is on its way is replaced by it).
+    b.wait_for(
+        "the started build's page",
+        "return location.pathname.indexOf('/ui/builds/') === 0;",
+        LONG,
+    );
     b.goto(&url(&format!("/ui/pipelines/{pipeline}/map")));
     b.wait_for(
         "a running stage on the map",

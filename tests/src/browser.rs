@@ -243,9 +243,31 @@ impl Browser {
     }
 
     /// Submits the form holding the element `css` (a real click on it).
+    /// For a submit button, returns once the page the form leads to has
+    /// loaded (a mark left on the old document is gone), so the next step
+    /// never races it.
     pub fn press(&self, css: &str) {
         let e = self.find(css);
+        let submits = self
+            .script(
+                "var e = document.querySelector(arguments[0]); \
+                 return !!(e && e.form && e.type === 'submit');",
+                json!([css]),
+            )
+            .as_bool()
+            == Some(true);
+        if !submits {
+            // A tab or another in-page button: nothing to wait for.
+            self.click(&e);
+            return;
+        }
+        self.script("window.__vespene_pressed = true;", json!([]));
         self.click(&e);
+        self.wait_for(
+            &format!("the page after pressing {css}"),
+            "return window.__vespene_pressed !== true && document.readyState === 'complete';",
+            Duration::from_secs(60),
+        );
     }
 
     /// Waits until `body` (a script returning a boolean) is true.
