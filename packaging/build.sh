@@ -68,11 +68,12 @@ dev) artifacts=$target_dir/debug ;;
 esac
 out=${out:-$target_dir/packages}
 
-# Every cdylib crate under plugins/: "package<TAB>library name". New plugin
-# crates are packaged without touching this script.
+# Every cdylib crate under plugins/: "package<TAB>library name" (a library
+# crate there that is not a plugin, such as notify-support, is left out).
+# New plugin crates are packaged without touching this script.
 mapfile -t plugins < <(jq -r --arg dir "$ROOT/plugins/" '
-    .packages[] | select(.manifest_path | startswith($dir))
-    | [.name, (.targets[] | select(.crate_types | index("cdylib")) | .name)] | @tsv' <<<"$metadata")
+    .packages[] | select(.manifest_path | startswith($dir)) | .name as $package
+    | .targets[] | select(.crate_types | index("cdylib")) | [$package, .name] | @tsv' <<<"$metadata")
 [ ${#plugins[@]} -gt 0 ] || die "no plugin crates found under plugins/"
 
 if [ "$build" = 1 ]; then
