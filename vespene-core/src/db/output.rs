@@ -56,6 +56,23 @@ impl OutputStream {
     }
 }
 
+/// `(seq, line_count, body)` rows, oldest first, read after `after_seq`,
+/// as one [`OutputRead`].
+fn joined(rows: Vec<(i64, i32, String)>, after_seq: i64) -> OutputRead {
+    let mut read = OutputRead {
+        text: String::with_capacity(rows.iter().map(|r| r.2.len()).sum()),
+        last_seq: after_seq,
+        chunks: rows.len(),
+        lines: 0,
+    };
+    for (seq, count, body) in rows {
+        read.text.push_str(&body);
+        read.last_seq = seq;
+        read.lines += i64::from(count);
+    }
+    read
+}
+
 /// What [`read_output`] returns.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct OutputRead {
@@ -211,18 +228,7 @@ pub fn read_output_limited(
         .limit(max_chunks.max(1))
         .select((t::seq, t::line_count, t::body))
         .load(conn)?;
-    let mut read = OutputRead {
-        text: String::with_capacity(rows.iter().map(|r| r.2.len()).sum()),
-        last_seq: after_seq,
-        chunks: rows.len(),
-        lines: 0,
-    };
-    for (seq, count, body) in rows {
-        read.text.push_str(&body);
-        read.last_seq = seq;
-        read.lines += i64::from(count);
-    }
-    Ok(read)
+    Ok(joined(rows, after_seq))
 }
 
 /// The end of a stream's text before chunk `before_seq` (`None`: the
@@ -284,18 +290,7 @@ pub fn read_output_between(
         .order(t::seq.asc())
         .select((t::seq, t::line_count, t::body))
         .load(conn)?;
-    let mut read = OutputRead {
-        text: String::with_capacity(rows.iter().map(|r| r.2.len()).sum()),
-        last_seq: after_seq,
-        chunks: rows.len(),
-        lines: 0,
-    };
-    for (seq, count, body) in rows {
-        read.text.push_str(&body);
-        read.last_seq = seq;
-        read.lines += i64::from(count);
-    }
-    Ok(read)
+    Ok(joined(rows, after_seq))
 }
 
 /// What [`read_output_tail`] returns.
