@@ -75,6 +75,10 @@ pub enum Command {
     /// The runner child of a worker: runs one claimed build (internal).
     #[command(name = "__run-build", hide = true)]
     RunBuild,
+    /// Write the manual pages (vespene.1 and one per subcommand) into DIR
+    /// (used by packaging/build.sh).
+    #[command(name = "__man-pages", hide = true)]
+    ManPages { dir: PathBuf },
     /// Resize worker pools through their autoscaling planner and executor.
     Autoscaler(crate::commands::autoscaler::AutoscalerArgs),
     /// A project's webhook secret and opt-ins; send it a sample push.

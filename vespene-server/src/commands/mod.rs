@@ -105,6 +105,16 @@ pub fn actor(
     Ok(ops.actor_for_user(id)?)
 }
 
+/// The manual pages, generated from the same clap definitions as `--help`
+/// (hidden commands, such as this one, are left out).
+fn man_pages(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    use clap::CommandFactory;
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    clap_mangen::generate_to(Cli::command(), dir)
+        .with_context(|| format!("writing manual pages into {}", dir.display()))?;
+    Ok(ExitCode::SUCCESS)
+}
+
 fn init_logging(level: &str) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("VESPENE_LOG").unwrap_or_else(|_| EnvFilter::new(level));
@@ -138,6 +148,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cleanup(a) => cleanup::run(&env, a),
         Command::Tutorial => tutorial::run(&env),
         Command::RunBuild => worker::run_child(&env),
+        Command::ManPages { dir } => man_pages(&dir),
         Command::Autoscaler(a) => autoscaler::run(&env, a),
         Command::Webhook(c) => webhook::run(&env, c),
         Command::Import(a) => import::run(&env, a),
