@@ -118,7 +118,7 @@ impl Ctx<'_, '_> {
     fn report(&self, line: impl FnOnce() -> String) {
         let due = {
             let mut t = self.trouble.borrow_mut();
-            let last = *t.last_report.get_or_insert_with(|| self.job.started);
+            let last = *t.last_report.get_or_insert(self.job.started);
             let due = last.elapsed() >= REPORT_EVERY;
             if due {
                 t.last_report = Some(Instant::now());

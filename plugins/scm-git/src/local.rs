@@ -98,7 +98,7 @@ pub fn copy_tip(
             return TreeWalkResult::Abort;
         }
         copied += 1;
-        if copied % 256 == 0 && !keep_going(copied) {
+        if copied.is_multiple_of(256) && !keep_going(copied) {
             failed = Some(git2::Error::from_str("the copy was abandoned"));
             return TreeWalkResult::Abort;
         }
