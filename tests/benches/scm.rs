@@ -1,7 +1,8 @@
 //! Checkout benchmark: the git plugin (libgit2 in its `.so`, called through
 //! the plugin host as the worker calls it) against the `git` command line doing the same clone,
 //! shallow single-branch and full, from a generated repository served by
-//! `git daemon` on loopback; and the svn plugin against a bare
+//! `git daemon` on loopback (and the shallow branch over `file://`, which
+//! the plugin copies itself); and the svn plugin against a bare
 //! `svn checkout` of a generated repository. Medians of alternating runs,
 //! printed as ratios; every figure comes from this one run.
 //!
@@ -180,6 +181,23 @@ fn checkout(plugin: &Instance, req: &CheckoutRequest) {
         .unwrap();
 }
 
+/// `git clone --depth 1 -b main --single-branch URL DIR`: what the plugin
+/// does for a named branch.
+fn git_shallow(url: &str, dir: &Path) {
+    run(Command::new("git")
+        .args([
+            "clone",
+            "-q",
+            "--depth",
+            "1",
+            "-b",
+            "main",
+            "--single-branch",
+            url,
+        ])
+        .arg(dir));
+}
+
 fn request(url: &str, branch: &str, root: &Path) -> CheckoutRequest {
     std::fs::create_dir_all(root).unwrap();
     CheckoutRequest {
@@ -263,7 +281,7 @@ fn main() {
     let url = format!("git://127.0.0.1:{}/big.git", d.1);
     let git_plugin = load("scm-git");
     let svn_plugin = load("scm-svn");
-    let _ = &repo;
+    let file_url = format!("file://{}", repo.display());
     let mut cases = vec![
         compare(
             "git shallow branch",
@@ -272,20 +290,7 @@ fn main() {
             |dir| {
                 checkout(&git_plugin, &request(&url, "main", dir));
             },
-            |dir| {
-                run(Command::new("git")
-                    .args([
-                        "clone",
-                        "-q",
-                        "--depth",
-                        "1",
-                        "-b",
-                        "main",
-                        "--single-branch",
-                        &url,
-                    ])
-                    .arg(dir));
-            },
+            |dir| git_shallow(&url, dir),
         ),
         compare(
             "git full clone",
@@ -297,6 +302,15 @@ fn main() {
             |dir| {
                 run(Command::new("git").args(["clone", "-q", &url]).arg(dir));
             },
+        ),
+        compare(
+            "git shallow branch, file://",
+            runs,
+            &scratch,
+            |dir| {
+                checkout(&git_plugin, &request(&file_url, "main", dir));
+            },
+            |dir| git_shallow(&file_url, dir),
         ),
     ];
     drop(d);

@@ -128,11 +128,14 @@ fn file_repository_branches_slash_tags_submodules_and_revision() {
         let app = es.app();
         let pool = es.pool(&app, "main");
         let default = scm_project(&app, "default", pool, "git", &url, "", |_| {});
-        let slash = scm_project(&app, "slash", pool, "git", &url, "feature/slash", |_| {});
+        let slash = scm_project(&app, "slash", pool, "git", &url, "feature/slash", |p| {
+            p.script = "#!/bin/sh\necho commits=$(git rev-list --count HEAD)\ngit status --porcelain\necho status=$?\n".into()
+        });
         let flat = scm_project(&app, "flat", pool, "git", &url, "main", |p| {
             p.recursive = false
         });
-        let done = run_builds(&es, &app, "main", &[default, slash, flat]);
+        let deep = scm_project(&app, "deep", pool, "git", &url, "main", |_| {});
+        let done = run_builds(&es, &app, "main", &[default, slash, flat, deep]);
 
         // Blank branch: a full clone of the default branch, with tags and
         // the submodule.
@@ -166,23 +169,44 @@ fn file_repository_branches_slash_tags_submodules_and_revision() {
         );
         assert!(d.output.contains("built"), "{d:?}");
 
-        // A branch whose name has a slash: alone (file:// cannot be fetched
-        // shallow by libgit2; the SSH and HTTP tests check depth 1).
+        // A branch whose name has a slash: alone and shallow, copied from
+        // the source repository (libgit2's local transport cannot fetch
+        // shallow); git and libgit2 read the result.
         let s = &done[1];
         assert_eq!(s.build.status(), BuildStatus::Success, "{s:?}");
         assert_eq!(s.build.revision_username, "bob@example.com");
         assert_eq!(s.build.revision, short(&bare, "feature/slash"));
         let root = PathBuf::from(&s.build.working_dir);
         assert!(root.join("feature.txt").is_file());
+        assert!(root.join(".git/shallow").is_file(), "{s:?}");
         assert_eq!(git(&root, &["branch", "-r"]), "origin/feature/slash");
         assert_eq!(
             git(&root, &["rev-parse", "--abbrev-ref", "HEAD"]),
             "feature/slash"
         );
+        assert_eq!(git(&root, &["log", "--format=%ae"]), "bob@example.com");
+        assert_eq!(git(&root, &["fsck", "--connectivity-only"]), "");
+        // From the build script: one commit, a clean working tree (the
+        // build's own files aside).
+        assert!(s.output.contains("commits=1\n"), "{s:?}");
+        assert!(s.output.contains("status=0"), "{s:?}");
+        let dirty: Vec<&str> = s
+            .output
+            .lines()
+            .filter(|l| l.starts_with(" M") || l.starts_with(" D"))
+            .collect();
+        assert!(dirty.is_empty(), "{s:?}");
         assert!(
-            s.messages
-                .contains("single branch, full history (file:// cannot be fetched shallow)"),
+            s.messages.contains(
+                "git clone {url}: branch feature/slash, shallow (depth 1), single branch"
+                    .replace("{url}", &url)
+                    .as_str()
+            ),
             "{s:?}"
+        );
+        assert_eq!(
+            git(&root, &["rev-parse", "--is-shallow-repository"]),
+            "true"
         );
 
         // recursive off: the submodule stays empty.
@@ -190,6 +214,18 @@ fn file_repository_branches_slash_tags_submodules_and_revision() {
         assert_eq!(f.build.status(), BuildStatus::Success, "{f:?}");
         let root = PathBuf::from(&f.build.working_dir);
         assert!(!root.join("sub/inside.txt").exists());
+        assert!(root.join(".git/shallow").is_file());
+
+        // A named branch, shallow, with its submodule (recursive on).
+        let m = &done[3];
+        assert_eq!(m.build.status(), BuildStatus::Success, "{m:?}");
+        assert_eq!(m.build.revision, short(&bare, &main_tip), "{m:?}");
+        let root = PathBuf::from(&m.build.working_dir);
+        assert_eq!(git(&root, &["rev-list", "--count", "HEAD"]), "1");
+        assert_eq!(
+            std::fs::read_to_string(root.join("sub/inside.txt")).unwrap(),
+            "from the submodule\n"
+        );
 
         // What `build show` reports is what was recorded.
         let shown: serde_json::Value = serde_json::from_str(
@@ -716,14 +752,35 @@ fn stop_and_timeout_interrupt_a_clone_in_progress() {
         .unwrap()
         .build
         .id;
-    // Messages written during the clone are stored when it ends, so the
-    // build's state says when it runs; the transfer takes a minute.
+    // The transfer takes a minute; the clone's messages (its URL, then
+    // progress every few seconds) are stored while it runs.
     let deadline = Instant::now() + WAIT;
     while es.wait_running(&app, id) {
         assert!(Instant::now() < deadline, "the build never started");
         std::thread::sleep(Duration::from_millis(20));
     }
-    std::thread::sleep(Duration::from_secs(2));
+    let live = |part: &str| {
+        let until = Instant::now() + Duration::from_secs(15);
+        loop {
+            let m = es.output(&app, id, vespene_core::db::output::OutputStream::Messages);
+            if m.contains(part) {
+                return m;
+            }
+            assert!(
+                Instant::now() < until,
+                "{part:?} not in the messages during the clone: {m}"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    live(&format!("git clone {url}: branch main, shallow"));
+    let m = live("received ");
+    assert!(!m.contains("checked out"), "{m}");
+    assert_eq!(
+        app.ops.builds().get(&Actor::System, id).unwrap().status(),
+        BuildStatus::Running,
+        "{m}"
+    );
     let t = Instant::now();
     es.vespene(&["build", "stop", &id.to_string()]).ok();
     let b = es.wait_build(&app, id, WAIT);

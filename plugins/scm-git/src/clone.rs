@@ -1,6 +1,8 @@
-//! One checkout with libgit2: list the remote's branches, fetch the one
-//! wanted (shallow and alone when a branch is named, everything otherwise),
-//! check it out (or the exact commit asked for), then the submodules.
+//! One checkout with libgit2: list the remote's branches and fetch the one
+//! wanted over the same connection (shallow and alone when a branch is
+//! named, everything otherwise; a local branch is copied shallow by
+//! [`crate::local`]), check it out (or the exact commit asked for), then
+//! the submodules. Progress goes to the build's messages every few seconds.
 //!
 //! Credentials reach libgit2 through its credential callback, from memory:
 //! no key file, askpass helper or credential store is ever written. Every
@@ -59,9 +61,14 @@ pub struct Cloned {
 #[derive(Default)]
 struct Trouble {
     reason: Option<String>,
-    /// Seen any bytes from the server: it was reachable.
+    /// When the host was last asked whether the build was stopped.
     last_check: Option<Instant>,
+    /// When progress was last written to the build's messages.
+    last_report: Option<Instant>,
 }
+
+/// How often a long clone reports its progress to the build's messages.
+const REPORT_EVERY: Duration = Duration::from_secs(3);
 
 struct Ctx<'j, 'a> {
     job: &'j Job<'a>,
@@ -103,6 +110,24 @@ impl Ctx<'_, '_> {
             }
         }
         true
+    }
+
+    /// Writes `line()` to the build's messages if the last progress line
+    /// is [`REPORT_EVERY`] old (the first one too: a clone that ends sooner
+    /// reports nothing).
+    fn report(&self, line: impl FnOnce() -> String) {
+        let due = {
+            let mut t = self.trouble.borrow_mut();
+            let last = *t.last_report.get_or_insert(self.job.started);
+            let due = last.elapsed() >= REPORT_EVERY;
+            if due {
+                t.last_report = Some(Instant::now());
+            }
+            due
+        };
+        if due {
+            (self.job.message)(&line());
+        }
     }
 
     fn check_host_key(
@@ -200,7 +225,27 @@ impl Ctx<'_, '_> {
             )))
         });
         cb.certificate_check(move |cert, host| self.check_host_key(cert, host));
-        cb.transfer_progress(move |_| self.keep_going());
+        cb.transfer_progress(move |p| {
+            if p.total_objects() > 0 {
+                self.report(|| {
+                    if p.received_objects() < p.total_objects() {
+                        format!(
+                            "received {}/{} objects ({} KiB)",
+                            p.received_objects(),
+                            p.total_objects(),
+                            p.received_bytes() / 1024
+                        )
+                    } else {
+                        format!(
+                            "resolved {}/{} deltas",
+                            p.indexed_deltas(),
+                            p.total_deltas()
+                        )
+                    }
+                });
+            }
+            self.keep_going()
+        });
         cb.sideband_progress(move |_| self.keep_going());
         cb
     }
@@ -250,21 +295,6 @@ impl Ctx<'_, '_> {
     }
 }
 
-/// Lists the remote's heads: (name, id) pairs and the default branch.
-fn list_remote(
-    ctx: &Ctx<'_, '_>,
-    repo: &Repository,
-) -> Result<(Vec<String>, Option<String>), git2::Error> {
-    let mut remote = repo.remote_anonymous(&ctx.job.url.raw)?;
-    let conn = remote.connect_auth(Direction::Fetch, Some(ctx.callbacks()), None)?;
-    let heads = conn.list()?.iter().map(|h| h.name().to_string()).collect();
-    let default = conn
-        .default_branch()
-        .ok()
-        .and_then(|b| b.as_str().map(str::to_string));
-    Ok((heads, default))
-}
-
 /// Runs `job`, turning every failure into one line naming its cause.
 pub fn clone(job: &Job<'_>) -> Result<Cloned, String> {
     let ctx = Ctx {
@@ -288,17 +318,16 @@ impl From<git2::Error> for Failure {
     }
 }
 
-fn run(ctx: &Ctx<'_, '_>) -> Result<Cloned, Failure> {
-    let job = ctx.job;
+/// The branch to check out: the one named (it must exist among `heads`)
+/// or the remote's default.
+fn pick_branch(job: &Job<'_>, heads: &[String], default: Option<&str>) -> Result<String, Failure> {
     let url = job.url.display();
-    let repo = Repository::init(job.root)?;
-    let (heads, default) = list_remote(ctx, &repo)?;
     if heads.is_empty() {
         return Err(Failure::Plain(format!(
             "the repository {url} is empty: it has no branches"
         )));
     }
-    let branch = match &job.branch {
+    match &job.branch {
         Some(b) => {
             if !heads
                 .iter()
@@ -314,39 +343,26 @@ fn run(ctx: &Ctx<'_, '_>) -> Result<Cloned, Failure> {
                     names.join(", ")
                 )));
             }
-            b.clone()
+            Ok(b.clone())
         }
         None => default
-            .as_deref()
             .and_then(|d| d.strip_prefix("refs/heads/"))
             .map(str::to_string)
             .ok_or_else(|| {
                 Failure::Plain(format!(
                     "{url} names no default branch: set the project's branch"
                 ))
-            })?,
-    };
-    // A named branch is fetched alone and shallow, unless an exact commit
-    // is wanted (it may be behind the tip); a blank branch is a full clone.
-    // libgit2's local transport cannot fetch shallow: file:// URLs fetch
-    // the branch with its history (still alone).
-    let local = job.url.transport == Transport::Local;
-    let shallow = job.branch.is_some() && job.commit.is_none() && !local;
-    let mut remote = if job.branch.is_some() {
-        repo.remote_with_fetch(
-            "origin",
-            &job.url.raw,
-            &format!("+refs/heads/{branch}:refs/remotes/origin/{branch}"),
-        )?
-    } else {
-        repo.remote("origin", &job.url.raw)?
-    };
+            }),
+    }
+}
+
+/// The first message of a clone: what is fetched, and how.
+fn announce(job: &Job<'_>, branch: &str, shallow: bool) {
     (job.message)(&format!(
-        "git clone {url}: branch {branch}{}{}",
+        "git clone {}: branch {branch}{}{}",
+        job.url.display(),
         if shallow {
             ", shallow (depth 1), single branch"
-        } else if job.branch.is_some() && local && job.commit.is_none() {
-            ", single branch, full history (file:// cannot be fetched shallow)"
         } else if job.branch.is_some() {
             ", single branch, full history"
         } else {
@@ -357,10 +373,90 @@ fn run(ctx: &Ctx<'_, '_>) -> Result<Cloned, Failure> {
             .map(|c| format!(", commit {c}"))
             .unwrap_or_default()
     ));
+}
+
+/// A named branch of a local repository, shallow: copied from the source
+/// repository directly (see [`crate::local`]). Returns the branch and what
+/// was transferred.
+fn fetch_local_shallow(ctx: &Ctx<'_, '_>, repo: &Repository) -> Result<(String, String), Failure> {
+    let job = ctx.job;
+    let src = Repository::open_ext(
+        crate::local::source_path(&job.url.raw),
+        git2::RepositoryOpenFlags::NO_SEARCH,
+        std::iter::empty::<&std::ffi::OsStr>(),
+    )?;
+    let (heads, default) = crate::local::heads(&src)?;
+    let branch = pick_branch(job, &heads, default.as_deref())?;
+    announce(job, &branch, true);
+    let tip = src.refname_to_id(&format!("refs/heads/{branch}"))?;
+    let copied = crate::local::copy_tip(&src, repo, tip, &|n| {
+        ctx.report(|| format!("copied {n} objects"));
+        ctx.keep_going()
+    })?;
+    repo.reference(
+        &format!("refs/remotes/origin/{branch}"),
+        tip,
+        true,
+        "clone: shallow copy of a local branch",
+    )?;
+    Ok((branch, format!("{copied} objects copied")))
+}
+
+/// Lists the remote's heads and fetches the branch over one connection
+/// (shallow when `shallow`). Returns the branch and what was received.
+fn fetch_remote(
+    ctx: &Ctx<'_, '_>,
+    remote: &mut git2::Remote<'_>,
+    shallow: bool,
+) -> Result<(String, String), Failure> {
+    let job = ctx.job;
+    let mut conn = remote.connect_auth(Direction::Fetch, Some(ctx.callbacks()), None)?;
+    let heads: Vec<String> = conn.list()?.iter().map(|h| h.name().to_string()).collect();
+    let default = conn
+        .default_branch()
+        .ok()
+        .and_then(|b| b.as_str().map(str::to_string));
+    let branch = pick_branch(job, &heads, default.as_deref())?;
+    announce(job, &branch, shallow);
     let mut fo = ctx.fetch_options(if shallow { 1 } else { 0 }, AutotagOption::Auto);
     let refspecs: [&str; 0] = [];
-    remote.fetch(&refspecs, Some(&mut fo), None)?;
+    let remote = conn.remote();
+    remote.download(&refspecs, Some(&mut fo))?;
+    remote.update_tips(
+        None,
+        git2::RemoteUpdateFlags::UPDATE_FETCHHEAD,
+        AutotagOption::Auto,
+        None,
+    )?;
     let stats = remote.stats();
+    let received = format!(
+        "{} objects, {} KiB received",
+        stats.received_objects(),
+        stats.received_bytes() / 1024
+    );
+    Ok((branch, received))
+}
+
+fn run(ctx: &Ctx<'_, '_>) -> Result<Cloned, Failure> {
+    let job = ctx.job;
+    let url = job.url.display();
+    let repo = Repository::init(job.root)?;
+    // A named branch is fetched alone and shallow, unless an exact commit
+    // is wanted (it may be behind the tip); a blank branch is a full clone.
+    let shallow = job.branch.is_some() && job.commit.is_none();
+    let mut remote = match &job.branch {
+        Some(b) => repo.remote_with_fetch(
+            "origin",
+            &job.url.raw,
+            &format!("+refs/heads/{b}:refs/remotes/origin/{b}"),
+        )?,
+        None => repo.remote("origin", &job.url.raw)?,
+    };
+    let (branch, transferred) = if shallow && job.url.transport == Transport::Local {
+        fetch_local_shallow(ctx, &repo)?
+    } else {
+        fetch_remote(ctx, &mut remote, shallow)?
+    };
     let tip = repo.refname_to_id(&format!("refs/remotes/origin/{branch}"))?;
     let target = match &job.commit {
         None => repo.find_commit(tip)?,
@@ -386,7 +482,13 @@ fn run(ctx: &Ctx<'_, '_>) -> Result<Cloned, Failure> {
         local.set_upstream(Some(&format!("origin/{branch}")))?;
         repo.set_head(&format!("refs/heads/{branch}"))?;
     }
-    repo.checkout_head(Some(CheckoutBuilder::new().force()))?;
+    let mut co = CheckoutBuilder::new();
+    co.force().progress(|_, done, total| {
+        if total > 0 {
+            ctx.report(|| format!("checking out files: {done}/{total}"));
+        }
+    });
+    repo.checkout_head(Some(&mut co))?;
     if job.recursive {
         submodules(ctx, &repo)?;
     }
@@ -397,10 +499,8 @@ fn run(ctx: &Ctx<'_, '_>) -> Result<Cloned, Failure> {
         .unwrap_or_default()
         .to_string();
     (job.message)(&format!(
-        "checked out {revision} in {:.1} s ({} objects, {} KiB received)",
+        "checked out {revision} in {:.1} s ({transferred})",
         job.started.elapsed().as_secs_f64(),
-        stats.received_objects(),
-        stats.received_bytes() / 1024
     ));
     Ok(Cloned {
         commit: target.id().to_string(),

@@ -17,6 +17,7 @@ pub mod clone;
 pub mod codec;
 pub mod keys;
 pub mod known_hosts;
+pub mod local;
 pub mod params;
 pub mod url;
 
