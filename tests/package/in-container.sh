@@ -66,6 +66,12 @@ for f in /etc/vespene/secrets.key /var/lib/vespene/vespene.db /etc/vespene/setti
     runuser -u vespene_build -- head -c1 "$f" >/dev/null 2>&1 && fail "vespene_build can read $f"
 done
 
+step "the manual pages are installed: vespene(1) and one per subcommand"
+for page in vespene vespene-project-start vespene-build-log vespene-apply; do
+    gzip -t "/usr/share/man/man1/$page.1.gz" 2>/dev/null || fail "manual page $page(1) is missing or not gzip"
+    zcat "/usr/share/man/man1/$page.1.gz" | grep -q '^\.TH' || fail "manual page $page(1) has no .TH header"
+done
+
 step "every stock plugin is in /usr/lib/vespene/plugins and loads"
 as_vespene plugins list --json >/tmp/plugins.json
 while read -r so; do
