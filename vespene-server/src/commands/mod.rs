@@ -138,6 +138,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Cleanup(a) => cleanup::run(&env, a),
         Command::Tutorial => tutorial::run(&env),
         Command::RunBuild => worker::run_child(&env),
+        Command::CheckPlugin { section, name } => plugins::check_child(&env, &section, &name),
         Command::Autoscaler(a) => autoscaler::run(&env, a),
         Command::Webhook(c) => webhook::run(&env, c),
         Command::Import(a) => import::run(&env, a),
