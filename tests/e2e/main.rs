@@ -25,6 +25,7 @@ mod org_import;
 mod pipelines;
 mod plugin_calls;
 mod plugins;
+mod plugins_check;
 mod private_builds;
 mod results;
 mod schedules;

@@ -251,3 +251,78 @@ fn a_create_that_crashes_exits_or_hangs_is_named_in_one_line() {
         );
     }
 }
+
+/// The process ids in a `mark=` file, one per trigger call.
+fn marked_pids(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| l.strip_prefix("ran ").map(String::from))
+        .collect()
+}
+
+#[test]
+fn one_runner_child_serves_many_builds_and_is_replaced_after_a_crash_or_a_stop() {
+    for backend in backends() {
+        let Some(es) = sandbox(backend, "") else {
+            continue;
+        };
+        let mark = es.sb.root().join("success-trigger-pids");
+        es.sb.write_settings(
+            "30-test.toml",
+            &format!(
+                "[plugins.output]\nbad = [\"vespene.fixtures.misbehaving_filter\", \"line-segv\"]\n\n[plugins.success_triggers]\nmark = [\"vespene.fixtures.misbehaving_trigger\", \"mark={}\"]\n",
+                mark.display()
+            ),
+        );
+        let app = es.app();
+        let pool = es.pool(&app, "main");
+        let fine = es.project(&app, "fine", pool, "#!/bin/sh\necho fine\n");
+        let boom = es.project(&app, "boom", pool, "#!/bin/sh\necho BOOM\n");
+        let slow = es.project(&app, "slow", pool, "#!/bin/sh\necho slow\nsleep 60\n");
+        let worker = es.worker("main", &[]);
+        let run = |project: i64, expected: BuildStatus| {
+            let id = start_project(&app, &Actor::System, project, &StartRequest::default())
+                .unwrap()
+                .build
+                .id;
+            let b = es.wait_build(&app, id, WAIT);
+            let messages = es.output(&app, id, OutputStream::Messages);
+            assert_eq!(b.status(), expected, "build {id}: {messages}");
+            messages
+        };
+        for _ in 0..3 {
+            run(fine, BuildStatus::Success);
+        }
+        let messages = run(boom, BuildStatus::Failure);
+        assert!(
+            messages.contains("output plugin 'bad' (filter_line) crashed with SIGSEGV"),
+            "{messages}"
+        );
+        for _ in 0..2 {
+            run(fine, BuildStatus::Success);
+        }
+        let stopped = start_project(&app, &Actor::System, slow, &StartRequest::default())
+            .unwrap()
+            .build
+            .id;
+        wait_running(&es, &app, stopped);
+        std::thread::sleep(Duration::from_millis(300));
+        es.vespene(&["build", "stop", &stopped.to_string()]).ok();
+        let b = es.wait_build(&app, stopped, WAIT);
+        assert_eq!(b.status(), BuildStatus::Aborted);
+        run(fine, BuildStatus::Success);
+        vespene_e2e::engine::kill(worker);
+
+        let pids = marked_pids(&mark);
+        assert_eq!(pids.len(), 6, "{pids:?}");
+        // The same child ran the first three builds…
+        assert!(pids[..3].iter().all(|p| *p == pids[0]), "{pids:?}");
+        // …a fresh one those after the crash…
+        assert_ne!(pids[3], pids[0], "{pids:?}");
+        assert_eq!(pids[3], pids[4], "{pids:?}");
+        // …and another after the stop.
+        assert_ne!(pids[5], pids[4], "{pids:?}");
+        assert_ne!(pids[5], pids[0], "{pids:?}");
+    }
+}

@@ -79,6 +79,10 @@ pub enum Command {
     /// (used by packaging/build.sh).
     #[command(name = "__man-pages", hide = true)]
     ManPages { dir: PathBuf },
+    /// The child of `plugins check` that makes one configured plugin
+    /// instance (internal).
+    #[command(name = "__check-plugin", hide = true)]
+    CheckPlugin { section: String, name: String },
     /// Resize worker pools through their autoscaling planner and executor.
     Autoscaler(crate::commands::autoscaler::AutoscalerArgs),
     /// A project's webhook secret and opt-ins; send it a sample push.
@@ -99,8 +103,10 @@ pub enum PluginsCommand {
         json: bool,
     },
     /// Scan files (in a child process) and say whether they are usable
-    /// plugins. Without files, checks the whole plugin path. Exits non-zero
-    /// if any file is refused.
+    /// plugins. Without files, checks the whole plugin path and runs each
+    /// configured plugin's `create` with its parameters, each in a child
+    /// process under `[worker] create_call_seconds`. Exits non-zero if any
+    /// file is refused or any configured plugin is bad.
     Check {
         files: Vec<PathBuf>,
         #[arg(long)]

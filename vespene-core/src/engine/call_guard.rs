@@ -272,6 +272,14 @@ fn install_once() {
         .expect("spawn the plugin call watchdog");
 }
 
+/// Starts a build afresh in a runner child that served others: no stop
+/// and no kill carried over from the last one (no call is in progress
+/// between builds: every guard restored the empty label).
+pub fn begin_build() {
+    STOPPED_AT.store(0, Ordering::SeqCst);
+    KILLING.store(false, Ordering::SeqCst);
+}
+
 /// Leaves the child without reporting a call (a normal end).
 pub fn quiet() {
     KILLING.store(true, Ordering::SeqCst);

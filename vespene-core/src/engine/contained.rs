@@ -1,24 +1,33 @@
-//! Running each build in a runner child process (`vespene __run-build`),
-//! so that a plugin call that crashes, calls `exit` or hangs fails that
-//! build only (`[worker] contain_plugin_calls`, on by default).
+//! Running builds in a runner child process (`vespene __run-build`), so
+//! that a plugin call that crashes, calls `exit` or hangs fails that build
+//! only (`[worker] contain_plugin_calls`, on by default).
 //!
 //! The worker claims the build, watches it (heartbeats, stop requests) and
-//! starts the child in a process group of its own. The child runs the build
-//! as the worker would ([`runner::run_claimed`]) with two differences: every
-//! line of output and messages goes at once through a pipe (descriptor 3) to
-//! the worker, which batches it into the database, so nothing printed
-//! before a crash is lost; and every plugin call is made inside a
-//! [`CallGuard`], so a crash, an `exit` or a passed deadline is reported by
-//! call before the child dies (see [`call_guard`]).
+//! hands it to its runner child, which leads a process group of its own.
+//! The child runs the build as the worker would ([`runner::run_claimed`])
+//! with two differences: every line of output and messages goes at once
+//! through a pipe (descriptor 3) to the worker, which batches it into the
+//! database, so nothing printed before a crash is lost; and every plugin
+//! call is made inside a [`CallGuard`], so a crash, an `exit` or a passed
+//! deadline is reported by call before the child dies (see [`call_guard`]).
+//!
+//! One child serves many builds, one at a time: it loads the settings,
+//! the plugins and a database pool once. It is replaced by a fresh one
+//! after it dies or is killed (a crash, a hung call, a stop that did not
+//! end in time), after a build that was stopped (a call cut short by a
+//! stop may leave its plugin in a state of its own), after a build whose
+//! runner failed (`F`), and after [`BUILDS_PER_CHILD`] builds. What a
+//! reused child keeps, and why that is safe, is in ARCHITECTURE.md.
 //!
 //! Child → worker, one message a line: `O<line>` / `M<line>` (output,
 //! messages), `S` (store everything before the build is recorded as ended;
 //! answered `synced` or `lost <why>` on the child's standard input),
 //! `P<n>` (post trigger `n` starts; `P-` once they are done), `K<call>[\t<why>]`
 //! (the call that is killing the child), `F<why>` (the child's own failure,
-//! a message), `D` (done). A child that said nothing but `F` never began
-//! the build, and another child is started for it. Worker → child: `stop`,
-//! and the answers to `S`.
+//! a message; the child exits after it), `D` (this build is done; the
+//! child waits for its next `run` line). A child that said nothing but `F`
+//! never began the build, and another child is started for it. Worker →
+//! child: `run\t…` lines, `stop\t<build>`, and the answers to `S`.
 //!
 //! A child that dies before the build is recorded as ended: the worker
 //! records FAILURE (ABORTED when stopped) with the reason, then a fresh
@@ -42,7 +51,6 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ChildStdin, Command, Stdio};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -84,7 +92,7 @@ impl ChildArgs {
         a.join("\t") + "\n"
     }
 
-    /// Parses a `run` line (without `run`).
+    /// Parses the words of a `run` line after `run`.
     fn parse(args: &[String]) -> Result<ChildArgs, String> {
         let bad = || "expected: run BUILD CLAIMED_BY WORKER ROOT [FROM], tab-separated".to_string();
         if args.len() < 4 {
@@ -158,7 +166,10 @@ struct Supervisor<'a> {
 }
 
 impl Supervisor<'_> {
-    /// Runs one child to its end, relaying its log.
+    /// Hands one part of the build to the worker's runner child (a fresh
+    /// one when there is none alive) and relays its log until it is done
+    /// or dies. A child that is done and safe to reuse is kept for the
+    /// next build.
     fn supervise(&mut self, post_from: Option<usize>) -> ChildEnd {
         let mut end = ChildEnd::default();
         let args = ChildArgs {
@@ -168,41 +179,50 @@ impl Supervisor<'_> {
             build_root: self.who.build_root.clone(),
             post_from,
         };
-        // The spare child started after the last build has its settings,
-        // plugins and database ready; post phases start their own.
-        let spare = match post_from {
-            None => SPARE.lock().unwrap().take(),
-            Some(_) => None,
-        }
-        .and_then(|mut started| {
-            let alive = started.0.try_wait().is_ok_and(|s| s.is_none());
-            alive.then_some(started)
-        });
-        let (mut child, messages) = match spare.map_or_else(|| spawn(self.app), Ok) {
-            Ok(c) => c,
+        let kept = RUNNER
+            .lock()
+            .unwrap()
+            .take()
+            .filter(|r| r.builds < BUILDS_PER_CHILD)
+            .and_then(|mut r| {
+                let alive = r.child.try_wait().is_ok_and(|s| s.is_none());
+                if !alive {
+                    retire(r);
+                    return None;
+                }
+                Some(r)
+            });
+        let mut runner = match kept.map_or_else(|| spawn(self.app), Ok) {
+            Ok(r) => r,
             Err(e) => {
                 end.spawn_error = Some(e.to_string());
                 return end;
             }
         };
-        let pgid = child.id() as i32;
-        let mut stdin = child.stdin.take();
+        runner.builds += 1;
+        let pgid = runner.child.id() as i32;
+        let mut stdin = runner.child.stdin.take();
         if let Some(s) = stdin.as_mut() {
             let _ = s.write_all(args.to_line().as_bytes());
         }
         *self.stdin.lock().unwrap() = stdin;
         if self.stopped_at.lock().unwrap().is_some() {
-            self.tell("stop");
+            self.tell_stop();
         }
         let mut exited_at: Option<Instant> = None;
         loop {
-            match messages.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => self.handle(&line, &mut end),
+            match runner.messages.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    self.handle(&line, &mut end);
+                    if end.done {
+                        break;
+                    }
+                }
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => self.log.tick(),
             }
             if exited_at.is_none()
-                && let Ok(Some(status)) = child.try_wait()
+                && let Ok(Some(status)) = runner.child.try_wait()
             {
                 end.status = Some(status);
                 exited_at = Some(Instant::now());
@@ -226,12 +246,20 @@ impl Supervisor<'_> {
                 kill_group(pgid);
             }
         }
-        if end.status.is_none() {
-            end.status = child.wait().ok();
+        // No stop reaches the child from here on; one that did before
+        // was noted first (see `run_build`'s `on_stop`).
+        runner.child.stdin = self.stdin.lock().unwrap().take();
+        let stopped = self.stopped_at.lock().unwrap().is_some();
+        if end.done && !stopped && end.status.is_none() && end.killed.is_none() {
+            *RUNNER.lock().unwrap() = Some(runner);
+        } else {
+            if end.status.is_none() && !end.done {
+                // It died (its pipe closed): how.
+                kill_group(pgid);
+                end.status = runner.child.wait().ok();
+            }
+            retire(runner);
         }
-        // What the dead child's group still holds goes with it.
-        kill_group(pgid);
-        *self.stdin.lock().unwrap() = None;
         end
     }
 
@@ -262,6 +290,10 @@ impl Supervisor<'_> {
         }
     }
 
+    fn tell_stop(&self) {
+        self.tell(&format!("stop\t{}", self.build_id));
+    }
+
     fn tell(&self, line: &str) {
         if let Some(stdin) = self.stdin.lock().unwrap().as_mut() {
             let _ = stdin.write_all(format!("{line}\n").as_bytes());
@@ -282,15 +314,34 @@ fn kill_group(pgid: i32) {
     );
 }
 
-type Started = (std::process::Child, Receiver<Vec<u8>>);
+/// A runner child and the messages it sends (the receiver disconnects at
+/// the end of its pipe).
+struct Runner {
+    child: std::process::Child,
+    messages: Receiver<Vec<u8>>,
+    /// Builds (or parts of one) it was handed.
+    builds: u32,
+}
 
-/// A runner child started ahead of the next build, waiting for its `run`
+/// A child that served this many builds is replaced: whatever a plugin
+/// leaks per call stays bounded.
+const BUILDS_PER_CHILD: u32 = 1000;
+
+/// The worker's runner child between builds, waiting for its next `run`
 /// line (it exits at the end of its standard input, with the worker).
-static SPARE: Mutex<Option<Started>> = Mutex::new(None);
+/// Only the worker loop's thread starts runners (see [`spawn`]).
+static RUNNER: Mutex<Option<Runner>> = Mutex::new(None);
+
+/// Ends a runner child and everything in its process group.
+fn retire(mut runner: Runner) {
+    kill_group(runner.child.id() as i32);
+    drop(runner.child.stdin.take());
+    let _ = runner.child.wait();
+}
 
 /// Starts a runner child; its messages arrive on the receiver (which
 /// disconnects at the end of its pipe). It waits for its `run` line.
-fn spawn(app: &App) -> std::io::Result<Started> {
+fn spawn(app: &App) -> std::io::Result<Runner> {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
@@ -344,7 +395,11 @@ fn spawn(app: &App) -> std::io::Result<Started> {
                 }
             }
         })?;
-    Ok((child, rx))
+    Ok(Runner {
+        child,
+        messages: rx,
+        builds: 0,
+    })
 }
 
 /// Runs claimed build `build` in runner children and records it whatever
@@ -368,8 +423,10 @@ pub fn run_build(
         let stopped_at = stopped_at.clone();
         Arc::new(move || {
             stopped_at.lock().unwrap().get_or_insert_with(Instant::now);
+            // Noted before it is sent: a child that heard of a stop is
+            // never reused (see `Supervisor::supervise`).
             if let Some(s) = stdin.lock().unwrap().as_mut() {
-                let _ = s.write_all(b"stop\n");
+                let _ = s.write_all(format!("stop\t{id}\n").as_bytes());
             }
         })
     };
@@ -389,11 +446,16 @@ pub fn run_build(
     if let Err(e) = store.close() {
         tracing::error!("build {id}: part of its output could not be stored: {e}");
     }
-    // After the leftovers were killed (the spare is a child too).
-    match spawn(app) {
-        Ok(spare) => *SPARE.lock().unwrap() = Some(spare),
-        Err(e) => tracing::warn!("cannot start a spare runner process: {e}"),
+    // A child that could not be kept is replaced now, so the next build
+    // finds one ready (after the leftovers were killed: it is a child too).
+    let mut kept = RUNNER.lock().unwrap();
+    if kept.is_none() {
+        match spawn(app) {
+            Ok(fresh) => *kept = Some(fresh),
+            Err(e) => tracing::warn!("cannot start a runner process: {e}"),
+        }
     }
+    drop(kept);
     (result, finish_watch())
 }
 
@@ -476,7 +538,12 @@ fn contain(sup: &mut Supervisor<'_>, project_id: i64) -> Result<BuildStatus, Eng
     Ok(builds::status_of(&mut conn, id)?)
 }
 
+/// Kills what dead runner children left behind; the kept runner, a child
+/// of the worker too, goes first (a fresh one replaces it).
 fn kill_leftovers(sup: &mut Supervisor<'_>) {
+    if let Some(runner) = RUNNER.lock().unwrap().take() {
+        retire(runner);
+    }
     let left = crate::process::reaper::kill_leftovers();
     if left.killed > 0 {
         sup.message(&format!(
@@ -492,7 +559,7 @@ fn kill_leftovers(sup: &mut Supervisor<'_>) {
 /// The child's end of the message pipe, as a log store.
 struct PipeStore {
     pipe: Arc<Mutex<std::fs::File>>,
-    answers: Receiver<String>,
+    answers: Arc<Mutex<Receiver<String>>>,
     buf: Vec<u8>,
 }
 
@@ -527,7 +594,7 @@ impl LogStore for PipeStore {
             .unwrap()
             .write_all(b"S\n")
             .map_err(|e| format!("the worker no longer reads the build's log: {e}"))?;
-        match self.answers.recv() {
+        match self.answers.lock().unwrap().recv() {
             Ok(a) if a == "synced" => Ok(()),
             Ok(a) => Err(a.strip_prefix("lost ").unwrap_or(&a).to_string()),
             Err(_) => Err("the worker stopped answering".into()),
@@ -535,25 +602,58 @@ impl LogStore for PipeStore {
     }
 }
 
-/// The runner child: waits for its `run` line, runs its part of the build
-/// and says `D`. The end of its standard input before that: exits quietly
-/// (a spare whose worker stopped).
+/// The build a runner child is running, for its standard input's reader.
+struct Current {
+    build_id: i64,
+    cancel: CancelToken,
+    on_stop: Arc<dyn Fn() + Send + Sync>,
+    stopping: bool,
+}
+
+/// Reads the worker's lines: `run` lines go to the returned receiver,
+/// `stop\t<build>` stops that build if it is the current one (a late
+/// stop never reaches another build), anything else is an answer to `S`.
+fn read_worker(
+    current: Arc<Mutex<Option<Current>>>,
+    answers: std::sync::mpsc::Sender<String>,
+) -> Result<Receiver<String>, EngineError> {
+    let (runs_tx, runs) = channel();
+    std::thread::Builder::new()
+        .name("runner-stdin".into())
+        .spawn(move || {
+            for line in std::io::stdin().lock().lines() {
+                let Ok(line) = line else { break };
+                if let Some(rest) = line.strip_prefix("run\t") {
+                    if runs_tx.send(rest.to_string()).is_err() {
+                        break;
+                    }
+                } else if let Some(id) = line.strip_prefix("stop\t") {
+                    let mut current = current.lock().unwrap();
+                    if let Some(c) = current.as_mut()
+                        && c.build_id.to_string() == id
+                        && !c.stopping
+                    {
+                        c.stopping = true;
+                        call_guard::note_stop();
+                        c.cancel.cancel();
+                        let on_stop = c.on_stop.clone();
+                        drop(current);
+                        on_stop();
+                    }
+                } else if answers.send(line).is_err() {
+                    break;
+                }
+            }
+        })
+        .map_err(|e| EngineError::Worker(e.to_string()))?;
+    Ok(runs)
+}
+
+/// The runner child: serves `run` lines, one build (or part of one) at a
+/// time, saying `D` after each. The end of its standard input: exits
+/// quietly (its worker stopped). A build whose runner failed: says `F`
+/// and exits (the worker starts another child).
 pub fn child_main(app: &App) -> Result<(), EngineError> {
-    let mut first = String::new();
-    if std::io::stdin().read_line(&mut first).unwrap_or(0) == 0 {
-        return Ok(());
-    }
-    let words: Vec<String> = first
-        .trim_end_matches('\n')
-        .split('\t')
-        .map(String::from)
-        .collect();
-    let args = match words.split_first() {
-        Some((run, rest)) if run == "run" => ChildArgs::parse(rest),
-        _ => Err(format!("unexpected first line {first:?}")),
-    }
-    .map_err(EngineError::Worker)?;
-    let args = &args;
     // SAFETY: descriptor 3 was set up by the worker for this process alone.
     let fd = unsafe { OwnedFd::from_raw_fd(PIPE_FD) };
     nix::fcntl::fcntl(
@@ -566,39 +666,59 @@ pub fn child_main(app: &App) -> Result<(), EngineError> {
     if let Err(e) = crate::process::reaper::become_subreaper() {
         tracing::warn!("cannot become a child subreaper ({e})");
     }
+    let current: Arc<Mutex<Option<Current>>> = Arc::default();
+    let (answers_tx, answers) = channel();
+    let runs = read_worker(current.clone(), answers_tx)?;
+    let answers = Arc::new(Mutex::new(answers));
+    let mut result = Ok(());
+    while let Ok(line) = runs.recv() {
+        let words: Vec<String> = line.split('\t').map(String::from).collect();
+        let args = ChildArgs::parse(&words).map_err(EngineError::Worker);
+        result = args.and_then(|args| serve(app, &args, &pipe, &current, &answers));
+        *current.lock().unwrap() = None;
+        let mut pipe = pipe.lock().unwrap();
+        match &result {
+            Ok(()) => {
+                let _ = pipe.write_all(b"D\n");
+            }
+            Err(e) => {
+                let _ = pipe.write_all(format!("Fthe build's runner failed: {e}\n").as_bytes());
+                break;
+            }
+        }
+    }
+    call_guard::quiet();
+    result
+}
+
+/// Runs one part of a build in a runner child. Nothing of one build is
+/// left for the next: its cancel token, stop and log are its own, and the
+/// call guard starts afresh.
+fn serve(
+    app: &App,
+    args: &ChildArgs,
+    pipe: &Arc<Mutex<std::fs::File>>,
+    current: &Arc<Mutex<Option<Current>>>,
+    answers: &Arc<Mutex<Receiver<String>>>,
+) -> Result<(), EngineError> {
+    call_guard::begin_build();
     let cancel = CancelToken::new();
     let isolation_request: Arc<Mutex<Option<String>>> = Arc::default();
     let mut conn = app.db.conn()?;
     let build = builds::get(&mut conn, args.build_id)?;
     drop(conn);
     let on_stop = runner::isolation_abort(app, build.worker_pool_id, isolation_request.clone());
-    let (answers_tx, answers) = channel();
-    {
-        let cancel = cancel.clone();
-        let stopping = Arc::new(AtomicBool::new(false));
-        std::thread::Builder::new()
-            .name("runner-stdin".into())
-            .spawn(move || {
-                for line in std::io::stdin().lock().lines() {
-                    let Ok(line) = line else { break };
-                    if line == "stop" {
-                        if !stopping.swap(true, Ordering::SeqCst) {
-                            call_guard::note_stop();
-                            cancel.cancel();
-                            on_stop();
-                        }
-                    } else if answers_tx.send(line).is_err() {
-                        break;
-                    }
-                }
-            })
-            .map_err(|e| EngineError::Worker(e.to_string()))?;
-    }
+    *current.lock().unwrap() = Some(Current {
+        build_id: args.build_id,
+        cancel: cancel.clone(),
+        on_stop,
+        stopping: false,
+    });
     let progress_pipe = pipe.clone();
     let io = RunnerIo {
         store: Box::new(PipeStore {
             pipe: pipe.clone(),
-            answers,
+            answers: answers.clone(),
             buf: Vec::new(),
         }),
         unbatched: true,
@@ -616,19 +736,8 @@ pub fn child_main(app: &App) -> Result<(), EngineError> {
         worker_id: args.worker_id,
         build_root: args.build_root.clone(),
     };
-    let result = match args.post_from {
+    match args.post_from {
         None => runner::run_claimed(app, &who, build, cancel, isolation_request, io).map(|_| ()),
         Some(from) => runner::run_post(app, &who, args.build_id, from, io),
-    };
-    let mut pipe = pipe.lock().unwrap();
-    match &result {
-        Ok(()) => {
-            let _ = pipe.write_all(b"D\n");
-        }
-        Err(e) => {
-            let _ = pipe.write_all(format!("Fthe build's runner failed: {e}\n").as_bytes());
-        }
     }
-    call_guard::quiet();
-    result
 }

@@ -4,6 +4,7 @@
 
 mod cache;
 mod catalog;
+pub mod check;
 pub mod host;
 mod loader;
 mod registry;
@@ -13,7 +14,7 @@ pub use cache::{FileKey, ScanCache};
 pub use catalog::{Catalog, CatalogEntry};
 pub use host::{CallScope, HostServices, StandardHost, with_scope};
 pub use loader::{Instance, Library};
-pub use registry::{Configured, Problem, Registry};
+pub use registry::{Configured, Problem, Registry, create_limit};
 pub use scanner::{ScanAnswer, Scanner};
 
 /// The reusable buffer output filters write replacement lines into.

@@ -7,13 +7,11 @@ use super::host::HostServices;
 use super::loader::{Instance, Library};
 use super::scanner::Scanner;
 use crate::engine::call_guard::{self, CallGuard, Deadline};
-
-/// How long a plugin's `create` may take.
-const CREATE_DEADLINE: std::time::Duration = std::time::Duration::from_secs(30);
 use crate::settings::{PluginEntry, Section, Settings};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::sync::Arc;
+use std::time::Duration;
 use vespene_plugin_api::{ErrorCode, PluginError};
 
 /// A problem with one configured entry.
@@ -37,6 +35,8 @@ pub struct Configured {
     pub library: Arc<Library>,
     instance: Instance,
     services: Arc<dyn HostServices>,
+    /// How long `create` may take (`[worker] create_call_seconds`).
+    create_limit: Duration,
 }
 
 impl fmt::Debug for Configured {
@@ -67,13 +67,26 @@ impl Configured {
         let _call = CallGuard::enter(
             call_guard::label(&self.section.kind().to_string(), self.name(), "create"),
             Some(Deadline::after(
-                CREATE_DEADLINE,
-                "did not return within 30 s",
+                self.create_limit,
+                create_reason(self.create_limit, ""),
             )),
         );
         self.library
             .create(&self.entry.name, &self.entry.params, self.services.clone())
     }
+}
+
+/// How long one `create` may take.
+pub fn create_limit(settings: &Settings) -> Duration {
+    Duration::from_secs(settings.worker.create_call_seconds.max(1))
+}
+
+/// "did not return within 10 s ([worker] create_call_seconds)…".
+fn create_reason(limit: Duration, tail: &str) -> &'static str {
+    call_guard::intern(format!(
+        "did not return within {} s ([worker] create_call_seconds){tail}",
+        limit.as_secs()
+    ))
 }
 
 /// The configured plugins of every section, in the order written.
@@ -93,8 +106,9 @@ impl Registry {
     ) -> (Registry, Vec<Problem>) {
         let mut registry = Registry::default();
         let mut problems = Vec::new();
+        let limit = create_limit(settings);
         for (section, entry) in settings.plugins.iter() {
-            match Self::configure(section, entry, catalog, scanner, services.clone()) {
+            match Self::configure(section, entry, catalog, scanner, services.clone(), limit) {
                 Ok(c) => registry.sections.entry(section).or_default().push(c),
                 Err(message) => problems.push(Problem {
                     location: entry.location(section),
@@ -111,6 +125,7 @@ impl Registry {
         catalog: &Catalog,
         scanner: &Scanner,
         services: Arc<dyn HostServices>,
+        create_limit: Duration,
     ) -> Result<Configured, String> {
         if catalog.find(&entry.plugin).is_none() {
             let searched: Vec<String> = catalog
@@ -145,8 +160,8 @@ impl Registry {
                 library.path.display()
             )),
             Some(Deadline::after(
-                CREATE_DEADLINE,
-                "did not return within 30 s and the command was ended",
+                create_limit,
+                create_reason(create_limit, " and the command was ended"),
             )),
         );
         let instance = library
@@ -163,7 +178,35 @@ impl Registry {
             library,
             instance,
             services,
+            create_limit,
         })
+    }
+
+    /// Loads and instantiates the one entry `name` of `section` (what
+    /// `vespene plugins check` runs in a child per entry).
+    pub fn check_entry(
+        settings: &Settings,
+        section: Section,
+        name: &str,
+        catalog: &Catalog,
+        scanner: &Scanner,
+        services: Arc<dyn HostServices>,
+    ) -> Result<(), String> {
+        let entry = settings
+            .plugins
+            .iter()
+            .find(|(s, e)| *s == section && e.name == name)
+            .map(|(_, e)| e)
+            .ok_or_else(|| format!("no entry '{name}' in [plugins.{section}]"))?;
+        Self::configure(
+            section,
+            entry,
+            catalog,
+            scanner,
+            services,
+            create_limit(settings),
+        )
+        .map(drop)
     }
 
     /// The entries of a section, in the order written.

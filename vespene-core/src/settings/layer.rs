@@ -70,6 +70,7 @@ struct WorkerLayer {
     trigger_call_seconds: Option<u64>,
     output_call_seconds: Option<u64>,
     variables_call_seconds: Option<u64>,
+    create_call_seconds: Option<u64>,
 }
 
 /// Every setting, all optional.
@@ -234,6 +235,7 @@ impl SettingsLayer {
                 &mut s.worker.variables_call_seconds,
                 w.variables_call_seconds,
             );
+            set(&mut s.worker.create_call_seconds, w.create_call_seconds);
         }
         set(&mut s.buildroot_web_link, r.buildroot_web_link);
         set(&mut s.time_display_format, r.time_display_format);

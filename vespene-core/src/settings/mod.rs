@@ -127,6 +127,9 @@ pub struct WorkerSettings {
     pub output_call_seconds: u64,
     /// Deadline of one variables plugin call, seconds.
     pub variables_call_seconds: u64,
+    /// Deadline of one plugin's `create`, seconds: in every command that
+    /// loads the plugins, and per plugin in `vespene plugins check`.
+    pub create_call_seconds: u64,
 }
 
 /// Which path settings a layer named, so that the others follow the data
@@ -323,6 +326,7 @@ impl Settings {
                 trigger_call_seconds: 300,
                 output_call_seconds: 10,
                 variables_call_seconds: 60,
+                create_call_seconds: 10,
             },
             buildroot_web_link: String::new(),
             time_display_format: "%b %d %Y, %I:%M:%S %p".into(),

@@ -149,6 +149,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Tutorial => tutorial::run(&env),
         Command::RunBuild => worker::run_child(&env),
         Command::ManPages { dir } => man_pages(&dir),
+        Command::CheckPlugin { section, name } => plugins::check_child(&env, &section, &name),
         Command::Autoscaler(a) => autoscaler::run(&env, a),
         Command::Webhook(c) => webhook::run(&env, c),
         Command::Import(a) => import::run(&env, a),

@@ -9,6 +9,7 @@ use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
+use vespene_core::plugins::check::check_configured;
 use vespene_core::plugins::{
     CallScope, Catalog, CatalogEntry, HostServices, Instance, Library, LineBuf, PluginHost,
     ScanCache, Scanner, StandardHost, host_info, with_scope,
@@ -156,26 +157,54 @@ fn print_catalog(out: &mut impl Write, catalog: &Catalog) -> std::io::Result<()>
 
 fn check(env: &Env, files: &[PathBuf], as_json: bool) -> anyhow::Result<ExitCode> {
     let scanner = scanner()?;
-    let catalog = if files.is_empty() {
+    let (catalog, configured) = if files.is_empty() {
         let settings = env.settings()?;
         let mut cache = ScanCache::disabled();
-        Catalog::discover(&settings.plugin_dirs(), &mut cache, &scanner)
+        let catalog = Catalog::discover(&settings.plugin_dirs(), &mut cache, &scanner);
+        let exe = std::env::current_exe()
+            .context("cannot find the vespene executable to check the plugins")?;
+        let global = vec![
+            "--settings-dir".to_string(),
+            env.settings_dir.display().to_string(),
+        ];
+        let configured = check_configured(&settings, &catalog, &exe, &global);
+        (catalog, configured)
     } else {
         for f in files {
             if !f.exists() {
                 bail!("{}: no such file", f.display());
             }
         }
-        Catalog::scan_files(files, &mut ScanCache::disabled(), &scanner)
+        let catalog = Catalog::scan_files(files, &mut ScanCache::disabled(), &scanner);
+        (catalog, Vec::new())
     };
     let refused = catalog
         .entries
         .iter()
         .filter(|e| e.manifest.is_none())
         .count();
+    let bad = configured.iter().filter(|c| c.problem.is_some()).count();
     if as_json {
         let entries: Vec<_> = catalog.entries.iter().map(entry_json).collect();
-        println!("{}", serde_json::to_string_pretty(&entries)?);
+        if files.is_empty() {
+            let configured: Vec<_> = configured
+                .iter()
+                .map(|c| {
+                    json!({
+                        "section": c.section,
+                        "name": c.name,
+                        "plugin": c.plugin,
+                        "file": c.file,
+                        "status": if c.problem.is_some() { "bad" } else { "ok" },
+                        "error": c.problem,
+                    })
+                })
+                .collect();
+            let out = json!({ "files": entries, "configured": configured });
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            println!("{}", serde_json::to_string_pretty(&entries)?);
+        }
     } else {
         for e in &catalog.entries {
             match (&e.manifest, &e.error) {
@@ -193,12 +222,26 @@ fn check(env: &Env, files: &[PathBuf], as_json: bool) -> anyhow::Result<ExitCode
                 (None, None) => println!("refused  {}", e.path.display()),
             }
         }
+        for c in &configured {
+            match &c.problem {
+                None => println!("ok       {}: create accepted its parameters", c.subject()),
+                Some(why) => println!("bad      {}: {why}", c.subject()),
+            }
+        }
     }
-    Ok(if refused == 0 {
+    Ok(if refused == 0 && bad == 0 {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `vespene __check-plugin SECTION NAME`: makes one configured instance
+/// (see `vespene_core::plugins::check`).
+pub fn check_child(env: &Env, section: &str, name: &str) -> anyhow::Result<ExitCode> {
+    let settings = env.settings()?;
+    let code = vespene_core::plugins::check::child_main(&settings, section, name);
+    Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
 }
 
 /// Opens the plugin a user named: a file (scanned in the child first) or a
