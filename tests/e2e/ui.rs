@@ -1,10 +1,12 @@
 //! The web UI in headless Chromium against the real server and a real
-//! worker: login, forms (with errors next to their fields), live build
-//! output, stop, launch questions, the pipeline map, what a
-//! non-superuser may see, and the phone layout. Screenshots of the key
-//! pages at 1280 and 360 px go to target/screenshots/.
+//! worker, on SQLite and on PostgreSQL (one browser session per backend):
+//! login, forms (with errors next to their fields), live build output,
+//! stop, launch questions, the pipeline map with its fan-out and fan-in,
+//! what a non-superuser may see and open (page by page), and the phone
+//! layout. Screenshots of the key pages at 1280 and 360 px go to
+//! target/screenshots/ (SQLite) and target/screenshots/postgres/.
 
-use serde_json::json;
+use serde_json::{Value, json};
 use std::path::PathBuf;
 use std::time::Duration;
 use vespene_core::authz::Actor;
@@ -13,12 +15,12 @@ use vespene_e2e::browser::{self, Browser};
 use vespene_e2e::engine::{Backend, EngineSandbox};
 use vespene_e2e::http::Server;
 
-fn shots() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots")
-}
-
-fn shot(b: &Browser, name: &str, width: u32) {
-    b.screenshot(&shots().join(format!("{name}-{width}.png")));
+fn shots(backend: Backend) -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../target/screenshots");
+    match backend {
+        Backend::Sqlite => dir,
+        Backend::Postgres => dir.join("postgres"),
+    }
 }
 
 /// Waits for the flash message of the page an action led to.
@@ -36,13 +38,27 @@ fn wait_flash(b: &Browser, text: &str) {
 const LONG: Duration = Duration::from_secs(60);
 
 #[test]
-fn web_ui_in_a_browser() {
+fn web_ui_in_a_browser_on_sqlite() {
+    web_ui_in_a_browser(Backend::Sqlite);
+}
+
+#[test]
+fn web_ui_in_a_browser_on_postgres() {
+    web_ui_in_a_browser(Backend::Postgres);
+}
+
+fn web_ui_in_a_browser(backend: Backend) {
     if !browser::available() {
         return;
     }
-    let es = EngineSandbox::new(Backend::Sqlite, "").unwrap();
+    let Some(es) = EngineSandbox::new(backend, "") else {
+        return;
+    };
+    let shot = |b: &Browser, name: &str, width: u32| {
+        b.screenshot(&shots(backend).join(format!("{name}-{width}.png")));
+    };
     let app = es.app();
-    vespene_core::accounts::create_user(&app.db, "admin", Some("pw"), true).unwrap();
+    let admin = vespene_core::accounts::create_user(&app.db, "admin", Some("pw"), true).unwrap();
     let bob = vespene_core::accounts::create_user(&app.db, "bob", Some("pw"), false).unwrap();
     let server = Server::start(&es);
     let url = |p: &str| format!("{}{p}", server.url);
@@ -200,7 +216,8 @@ fn web_ui_in_a_browser() {
         LONG,
     );
 
-    // The pipeline map while the pipeline runs.
+    // The pipeline map while the pipeline runs: one project, then two
+    // (fan-out), then one again (fan-in).
     let stage = |name: &str| {
         app.ops
             .stages()
@@ -215,7 +232,7 @@ fn web_ui_in_a_browser() {
             .stage
             .id
     };
-    let (s1, s2) = (stage("build"), stage("deploy"));
+    let (s1, s2, s3) = (stage("build"), stage("check"), stage("deploy"));
     let pipeline = app
         .ops
         .pipelines()
@@ -223,19 +240,21 @@ fn web_ui_in_a_browser() {
             &Actor::System,
             &PipelineInput {
                 name: "release".into(),
-                stages: vec![Some(s1), Some(s2)],
+                stages: vec![Some(s1), Some(s2), Some(s3)],
                 ..PipelineInput::default()
             },
         )
         .unwrap()
         .pipeline
         .id;
+    let mut ids = std::collections::BTreeMap::new();
     for (name, stage, script) in [
-        ("compile", s1, "#!/bin/sh\nsleep 4\n"),
-        ("test", s1, "#!/bin/sh\nsleep 4\n"),
-        ("ship", s2, "#!/bin/sh\necho shipped\n"),
+        ("compile", s1, "#!/bin/sh\nsleep 3\n"),
+        ("lint", s2, "#!/bin/sh\necho linted\n"),
+        ("unit", s2, "#!/bin/sh\nsleep 1\n"),
+        ("ship", s3, "#!/bin/sh\necho shipped\n"),
     ] {
-        es.project_with(
+        let id = es.project_with(
             &app,
             ProjectInput {
                 name: name.into(),
@@ -246,13 +265,33 @@ fn web_ui_in_a_browser() {
                 ..ProjectInput::default()
             },
         );
+        ids.insert(name, id);
     }
-    let compile = app
-        .ops
-        .projects()
-        .id_by_name(&Actor::System, "compile")
-        .unwrap();
-    b.goto(&url(&format!("/ui/pipelines/{pipeline}/map")));
+    let compile = ids["compile"];
+    let map = url(&format!("/ui/pipelines/{pipeline}/map"));
+    b.goto(&map);
+    // Every project of one stage joined to every project of the next, in
+    // the picture's DOM (the desktop drawing: left to right).
+    let edges = |b: &Browser| -> Vec<(i64, i64)> {
+        let v = b.script(
+            "return Array.prototype.map.call(document.querySelectorAll('svg.fan-h line.edge'), \
+             function (l) { return [Number(l.getAttribute('data-from')), Number(l.getAttribute('data-to'))]; });",
+            json!([]),
+        );
+        serde_json::from_value(v).unwrap()
+    };
+    let fan = vec![
+        (ids["compile"], ids["lint"]),
+        (ids["compile"], ids["unit"]),
+        (ids["lint"], ids["ship"]),
+        (ids["unit"], ids["ship"]),
+    ];
+    assert_eq!(edges(&b), fan, "the fan-out and fan-in edges of the map");
+    assert_eq!(
+        b.count("svg.fan-v line.edge"),
+        4,
+        "the phone drawing's edges"
+    );
     b.press(&format!(
         "form[action='/ui/projects/{compile}/start'] button"
     ));
@@ -263,19 +302,43 @@ fn web_ui_in_a_browser() {
         "return location.pathname.indexOf('/ui/builds/') === 0;",
         LONG,
     );
-    b.goto(&url(&format!("/ui/pipelines/{pipeline}/map")));
+    b.goto(&map);
+    b.script("window.__same_page = true;", json!([]));
     b.wait_for(
         "a running stage on the map",
-        "return /RUNNING|QUEUED/.test(document.querySelector('.map').textContent);",
+        "return /RUNNING|QUEUED/.test(document.querySelector('#stage-1').textContent);",
         LONG,
     );
-    assert_eq!(b.count(".stage"), 2);
-    shot(&b, "pipeline-map", 1280);
+    assert_eq!(b.count(".stage"), 3);
+    shot(&b, "pipeline-map-running", 1280);
+    // The second stage starts only once the first has succeeded, the third
+    // once both projects of the second have: seen without a reload.
     b.wait_for(
-        "the map to show compile's SUCCESS without a reload",
-        "return /SUCCESS/.test(document.querySelector('.map').textContent);",
+        "the fan-out's builds on the map",
+        "return /RUNNING|QUEUED|SUCCESS/.test(document.querySelector('#stage-2').textContent);",
         LONG,
     );
+    b.wait_for(
+        "ship's SUCCESS (after the fan-in) without a reload",
+        "return /SUCCESS/.test(document.querySelector('#stage-3').textContent);",
+        LONG,
+    );
+    assert_eq!(
+        b.script(
+            "return window.__same_page === true && window.__map_redraws > 0;",
+            json!([])
+        ),
+        json!(true),
+        "the map changed by redrawing itself, not by a reload"
+    );
+    assert_eq!(edges(&b), fan);
+    // Once every build of the pipeline succeeded, all edges show the way it went.
+    b.wait_for(
+        "every edge marked as passed",
+        "return document.querySelectorAll('svg.fan-h line.edge.ok').length === 4;",
+        LONG,
+    );
+    shot(&b, "pipeline-map", 1280);
 
     // The other pages, at both widths; no sideways scroll on a phone.
     let last_build = app
@@ -316,22 +379,27 @@ fn web_ui_in_a_browser() {
         assert!(!b.scrolls_sideways(), "{name} scrolls sideways at 360 px");
         shot(&b, name, 360);
     }
+    // On a phone the stages stack and the fan runs downwards: the second
+    // stage's two projects side by side, joined to the stages around them.
+    b.goto(&url(&format!("/ui/pipelines/{pipeline}/map")));
+    b.find("#stage-2");
+    let fan_v = b.script(
+        "var s = document.querySelector('svg.fan-v').getBoundingClientRect(); \
+         return [s.width, s.height, getComputedStyle(document.querySelector('svg.fan-h')).display];",
+        json!([]),
+    );
+    assert_eq!(fan_v[2], "none", "the desktop drawing is hidden on a phone");
+    assert!(
+        fan_v[0].as_f64() > Some(200.0) && fan_v[1].as_f64() < Some(60.0),
+        "the phone's fan is a band across the screen: {fan_v}"
+    );
+    b.script(
+        "document.querySelector('#stage-2').scrollIntoView({block: 'center'});",
+        json!([]),
+    );
+    shot(&b, "pipeline-map-fan", 360);
 
     // A non-superuser: no buttons they may not use; 403/404 on URLs.
-    let mut bob_c = server.login("bob", "pw");
-    for path in [
-        format!("/ui/projects/{web}/edit"),
-        format!("/ui/users/{}/edit", 1),
-        format!("/ui/projects/{web}/start_prompt"),
-    ] {
-        let r = bob_c.get(&path);
-        assert!(
-            matches!(r.status, 403 | 404),
-            "{path}: {} {}",
-            r.status,
-            r.text
-        );
-    }
     b.set_width(1280);
     b.goto(&url("/ui/projects"));
     b.accept_confirms();
@@ -340,20 +408,279 @@ fn web_ui_in_a_browser() {
     b.fill("#password", "pw");
     b.press("button[type=submit]");
     b.find("h1");
-    b.goto(&url("/ui/projects"));
-    assert_eq!(
-        b.count("form[action$='/start'] button"),
-        0,
-        "bob may start nothing"
-    );
-    let r = bob_c.get(&format!("/ui/users/{}/detail", bob.id));
-    assert_eq!(r.status, 200, "bob sees himself");
-    b.goto(&url(&format!("/ui/users/{}/detail", bob.id)));
-    assert_eq!(
-        b.count("form[action$='/delete']"),
-        0,
-        "bob may not delete himself"
-    );
+    let others = Others {
+        admin: admin.id,
+        project: web,
+        build: last_build,
+        pipeline,
+        stage: s1,
+        pool,
+    };
+    non_superuser(&b, &server, &es, &others, bob.id);
     shot(&b, "bob-projects", 1280);
+    // The map of a pipeline he may see, whose projects he may not.
+    b.goto(&url(&format!("/ui/pipelines/{pipeline}/map")));
+    b.find("#stage-3");
+    assert_eq!(b.count(".map-project"), 0, "no project of the map is his");
+    shot(&b, "bob-pipeline-map", 1280);
     vespene_e2e::engine::kill(worker);
+}
+
+/// What the superuser made, for the non-superuser's checks.
+struct Others {
+    admin: i64,
+    project: i64,
+    build: i64,
+    pipeline: i64,
+    stage: i64,
+    pool: i64,
+}
+
+/// One kind of object seen by bob (not a superuser, in no group), for
+/// an object someone else made: whether he may see it (else it is as if
+/// it did not exist: 404, absent from the list) and whether he may create
+/// one (the list's New button, the new page). He may change none of them
+/// (reference §7.2: not his, not his group's, or superuser-only).
+struct Rule {
+    path: &'static str,
+    id: i64,
+    name: String,
+    visible: bool,
+    /// Listed (the ownership plugin lists every organization to everyone
+    /// but shows one only to superusers).
+    listed: bool,
+    may_create: bool,
+}
+
+/// How many Edit links and Delete forms the page has for object `id`.
+fn buttons(b: &Browser, path: &str, id: i64) -> (usize, usize) {
+    (
+        b.count(&format!("a[href='/ui/{path}/{id}/edit']")),
+        b.count(&format!("form[action='/ui/{path}/{id}/delete']")),
+    )
+}
+
+/// A form post with the session's CSRF token (so a refusal is the
+/// authorization's, never the token's).
+fn post_form(c: &mut vespene_e2e::http::Client, path: &str) -> vespene_e2e::http::Reply {
+    let body = format!("csrf_token={}", c.csrf.clone().unwrap_or_default());
+    c.send(
+        "POST",
+        path,
+        Some(body),
+        "application/x-www-form-urlencoded",
+    )
+}
+
+fn non_superuser(b: &Browser, server: &Server, es: &EngineSandbox, o: &Others, bob: i64) {
+    let app = es.app();
+    let ops = &app.ops;
+    let sys = &Actor::System;
+    let url = |p: &str| format!("{}{p}", server.url);
+    // Someone else's objects, made through the API by the superuser.
+    let mut admin = server.login("admin", "pw");
+    let mut make = |path: &str, body: Value| -> i64 {
+        let r = admin.post(&format!("/api/v1/{path}"), &body);
+        assert!(matches!(r.status, 200 | 201), "create {path}: {}", r.text);
+        let v = r.json();
+        let nested = v
+            .as_object()
+            .and_then(|o| o.values().find_map(|x| x["id"].as_i64()));
+        v["id"].as_i64().or(nested).expect("the new object's id")
+    };
+    let snippet = make("snippets", json!({"name": "admin-snippet", "text": "x"}));
+    let vars = make("variable_sets", json!({"name": "admin-vars"}));
+    let key = make("ssh_keys", json!({"name": "admin-key"}));
+    let login = make(
+        "service_logins",
+        json!({"name": "admin-login", "username": "u"}),
+    );
+    let org = make(
+        "organizations",
+        json!({"name": "admin-org", "organization_identifier": "acme",
+               "worker_pool_id": o.pool, "default_worker_pool_id": o.pool}),
+    );
+    let group = make("groups", json!({"name": "admins"}));
+    let name = |path: &str, id: i64| -> String {
+        let mut c = server.login("admin", "pw");
+        let r = c.get(&format!("/api/v1/{path}/{id}"));
+        assert_eq!(r.status, 200, "{path} {id}: {}", r.text);
+        let v = r.json();
+        v["name"]
+            .as_str()
+            .or(v["username"].as_str())
+            .unwrap_or_default()
+            .to_string()
+    };
+    let rule =
+        |path: &'static str, id: i64, (listed, visible): (bool, bool), may_create: bool| Rule {
+            path,
+            id,
+            name: name(path, id),
+            visible,
+            listed,
+            may_create,
+        };
+    const SEEN: (bool, bool) = (true, true);
+    const HIDDEN: (bool, bool) = (false, false);
+    const LISTED_ONLY: (bool, bool) = (true, false);
+    // Reference §7.2, the ownership table, for objects bob does not own.
+    let rules = [
+        rule("projects", o.project, HIDDEN, true),
+        rule("pipelines", o.pipeline, SEEN, true),
+        rule("stages", o.stage, SEEN, true),
+        rule("snippets", snippet, SEEN, true),
+        rule("variable_sets", vars, SEEN, true),
+        rule("ssh_keys", key, HIDDEN, true),
+        rule("service_logins", login, HIDDEN, true),
+        rule("worker_pools", o.pool, SEEN, false),
+        rule("organizations", org, LISTED_ONLY, false),
+        rule("users", o.admin, HIDDEN, false),
+        rule("groups", group, SEEN, false),
+    ];
+    let mut c = server.login("bob", "pw");
+    let denied = |s: u16| matches!(s, 403 | 404);
+    for r in &rules {
+        let (path, id) = (r.path, r.id);
+        let here = format!("{path} #{id} ({})", r.name);
+        // The list: the object only if visible, New only if allowed.
+        b.goto(&url(&format!("/ui/{path}")));
+        b.find("h1");
+        let new_buttons = b.count(&format!("a[href='/ui/{path}/new']"));
+        assert_eq!(
+            new_buttons > 0,
+            r.may_create,
+            "{here}: the list's New button"
+        );
+        let listed = b.count(&format!("a[href='/ui/{path}/{id}/detail']"));
+        assert_eq!(listed > 0, r.listed, "{here}: listed to bob");
+        assert_eq!(
+            buttons(b, path, id),
+            (0, 0),
+            "{here}: Edit/Delete in the list"
+        );
+        // The new page, typed directly.
+        let new = c.get(&format!("/ui/{path}/new"));
+        if r.may_create {
+            assert_eq!(new.status, 200, "{here}: new page: {}", new.text);
+        } else {
+            assert!(
+                denied(new.status),
+                "{here}: new page answered {}",
+                new.status
+            );
+        }
+        // The detail page: as the API answers the same object.
+        let detail = c.get(&format!("/ui/{path}/{id}/detail"));
+        let api = c.get(&format!("/api/v1/{path}/{id}"));
+        assert_eq!(
+            detail.status,
+            if r.visible { 200 } else { 404 },
+            "{here}: detail"
+        );
+        assert_eq!(
+            api.status, detail.status,
+            "{here}: the API and the page agree"
+        );
+        if r.visible {
+            b.goto(&url(&format!("/ui/{path}/{id}/detail")));
+            b.find("h1");
+            assert_eq!(buttons(b, path, id), (0, 0), "{here}: Edit/Delete buttons");
+            assert_eq!(
+                b.count("form[action$='/start'], form[action$='/stop']"),
+                0,
+                "{here}: Start/Stop"
+            );
+        }
+        // Edit and delete, typed or posted directly: refused, nothing changed.
+        let edit = c.get(&format!("/ui/{path}/{id}/edit"));
+        let post_edit = post_form(&mut c, &format!("/ui/{path}/{id}/edit"));
+        let delete = post_form(&mut c, &format!("/ui/{path}/{id}/delete"));
+        let api_delete = c.delete(&format!("/api/v1/{path}/{id}"));
+        for (what, status) in [("edit page", edit.status), ("edit post", post_edit.status)] {
+            assert!(denied(status), "{here}: {what} answered {status}");
+            if !r.visible {
+                assert_eq!(status, 404, "{here}: {what} of a hidden object");
+            }
+        }
+        // The core's delete answers 403 even for a hidden object (it checks
+        // the right before the view filter); the page says what the API says.
+        assert!(
+            denied(delete.status),
+            "{here}: delete answered {}",
+            delete.status
+        );
+        assert_eq!(
+            delete.status, api_delete.status,
+            "{here}: delete as the API answers it"
+        );
+        assert_eq!(name(path, id), r.name, "{here}: still there, unchanged");
+    }
+
+    // Projects and builds: no Start or Stop anywhere; typed, refused.
+    for page in [
+        "/ui/projects".to_string(),
+        "/ui/builds".to_string(),
+        format!("/ui/pipelines/{}/map", o.pipeline),
+        "/ui/".to_string(),
+    ] {
+        b.goto(&url(&page));
+        b.find("h1");
+        assert_eq!(
+            b.count("form[action$='/start'], form[action$='/stop'], a[href$='/start_prompt']"),
+            0,
+            "{page}: Start/Stop"
+        );
+    }
+    for (path, post) in [
+        (format!("/ui/projects/{}/start", o.project), true),
+        (format!("/ui/projects/{}/start_prompt", o.project), false),
+        (format!("/ui/projects/{}/stop", o.project), true),
+        (format!("/ui/builds/{}/stop", o.build), true),
+        (format!("/ui/builds/{}/detail", o.build), false),
+    ] {
+        let r = if post {
+            post_form(&mut c, &path)
+        } else {
+            c.get(&path)
+        };
+        assert_eq!(r.status, 404, "{path}: {} {}", r.status, r.text);
+    }
+    let builds = c.get(&format!("/api/v1/builds/{}", o.build));
+    assert_eq!(builds.status, 404, "the API hides the build too");
+
+    // What is his: himself (Edit, no Delete) and a snippet he makes.
+    b.goto(&url(&format!("/ui/users/{bob}/detail")));
+    b.find("h1");
+    assert_eq!(
+        buttons(b, "users", bob),
+        (1, 0),
+        "bob edits, not deletes, himself"
+    );
+    b.goto(&url("/ui/snippets/new"));
+    b.fill("#f-name", "bobs-snippet");
+    b.press(".form-actions button[type=submit]");
+    b.find(".flash");
+    let mine = ops.snippets().id_by_name(sys, "bobs-snippet").unwrap();
+    b.goto(&url(&format!("/ui/snippets/{mine}/detail")));
+    b.find("h1");
+    assert_eq!(
+        buttons(b, "snippets", mine),
+        (1, 1),
+        "Edit and Delete on his own"
+    );
+    // The same form post that was refused above deletes his own.
+    let r = post_form(&mut c, &format!("/ui/snippets/{mine}/delete"));
+    assert!(
+        matches!(r.status, 200 | 303),
+        "deleting his own snippet: {} {}",
+        r.status,
+        r.text
+    );
+    assert!(
+        ops.snippets().id_by_name(sys, "bobs-snippet").is_err(),
+        "his snippet is gone"
+    );
+    b.goto(&url("/ui/projects"));
+    b.find("h1");
 }

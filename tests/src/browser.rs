@@ -1,7 +1,8 @@
 //! Headless Chromium for the web UI's tests: `chromedriver` on a free
 //! loopback port and a small client of the W3C WebDriver protocol (JSON
 //! over HTTP, through `ureq`): open pages, find elements, type, click,
-//! run scripts, resize the window and save screenshots.
+//! run scripts, resize the window, save screenshots and send DevTools
+//! commands.
 
 use base64::Engine as _;
 use serde_json::{Value, json};
@@ -315,6 +316,16 @@ impl Browser {
             std::fs::create_dir_all(dir).expect("the screenshot directory");
         }
         std::fs::write(path, png).expect("write the screenshot");
+    }
+
+    /// Runs a Chrome DevTools Protocol command through chromedriver's
+    /// `goog/cdp/execute` (e.g. `Performance.getMetrics`).
+    pub fn cdp(&self, cmd: &str, params: Value) -> Value {
+        self.call(
+            "POST",
+            "/goog/cdp/execute",
+            Some(json!({"cmd": cmd, "params": params})),
+        )
     }
 
     /// Accepts confirm() dialogs without showing them.

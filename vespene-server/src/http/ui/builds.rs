@@ -266,6 +266,9 @@ async fn start(
 async fn questions(ctx: &Ctx, id: i64) -> Result<(String, Vec<Value>), UiError> {
     let (app, actor) = (ctx.app(), ctx.caller.actor.clone());
     let detail = blocking(move || {
+        // A project hidden from the user is not found (as the API and the
+        // start answer), before whether they may start it.
+        let detail = app.ops.projects().get(&actor, id)?;
         if !app.ops.projects().can_start(&actor, id)? {
             return Err(ApiError::new(
                 403,
@@ -273,7 +276,7 @@ async fn questions(ctx: &Ctx, id: i64) -> Result<(String, Vec<Value>), UiError> 
                 "you may not start this project",
             ));
         }
-        Ok(app.ops.projects().get(&actor, id)?)
+        Ok(detail)
     })
     .await?;
     let qs = parse_launch_questions("project", &detail.project.launch_questions)

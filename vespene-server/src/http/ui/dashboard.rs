@@ -1,15 +1,12 @@
 //! `/ui/`, the dashboard the original's users asked for (running builds
 //! with their elapsed time, the queue of each worker pool, recent
-//! failures, workers alive), and the pipeline map (reference §5.4):
-//! stages left to right, each with its projects and their last build's
-//! status, redrawn every few seconds while a build of the pipeline is
-//! active.
+//! failures, workers alive).
 
-use super::kinds::{UiKind, options};
-use super::page::{Ctx, UiError, render_bare};
+use super::kinds::options;
+use super::page::{Ctx, UiError};
 use crate::http::errors::{ApiError, blocking};
 use actix_web::{HttpResponse, web};
-use serde_json::{Value, json};
+use serde_json::json;
 use std::collections::BTreeMap;
 use vespene_core::app::App;
 use vespene_core::authz::Actor;
@@ -100,70 +97,6 @@ async fn dashboard(ctx: Ctx) -> Result<HttpResponse, UiError> {
     ctx.render("dashboard.html", data)
 }
 
-/// The map's data: each stage in slot order with its projects (by name)
-/// and their last (or active) build, and whether a build is active.
-fn map_data(app: &App, actor: &Actor, id: i64) -> Result<Value, OpError> {
-    let detail = app.ops.pipelines().get(actor, id)?;
-    let stage_names: BTreeMap<i64, String> = options(app, actor, "stages")?.into_iter().collect();
-    let mut stages = Vec::new();
-    let mut live = false;
-    for (slot, stage) in detail.stages.iter().enumerate() {
-        let Some(stage) = stage else { continue };
-        let filter = ProjectFilter {
-            pipeline_id: Some(id),
-            stage_id: Some(*stage),
-            ..ProjectFilter::default()
-        };
-        let projects = app.ops.projects().list(
-            actor,
-            &filter,
-            PageRequest {
-                page: 1,
-                size: Some(MAX_PAGE_SIZE),
-            },
-        )?;
-        let mut rows: Vec<Value> = projects
-            .items
-            .iter()
-            .map(|p| serde_json::to_value(p).unwrap_or_default())
-            .collect();
-        Projects::decorate(app, actor, &mut rows)?;
-        live |= rows.iter().any(|r| {
-            r["controls"]["stop"].as_bool().unwrap_or(false)
-                || matches!(r["last"]["status"].as_str(), Some("QUEUED" | "RUNNING"))
-        });
-        stages.push(json!({
-            "slot": slot + 1,
-            "id": stage,
-            "name": stage_names.get(stage).cloned().unwrap_or(format!("#{stage}")),
-            "projects": rows,
-        }));
-    }
-    Ok(json!({
-        "pipeline": {"id": id, "name": detail.pipeline.name, "enabled": detail.pipeline.enabled},
-        "stages": stages,
-        "live": live,
-    }))
-}
-
-async fn map(ctx: Ctx, id: web::Path<i64>) -> Result<HttpResponse, UiError> {
-    let (app, actor, id) = (ctx.app(), ctx.caller.actor.clone(), id.into_inner());
-    let data = blocking(move || map_data(&app, &actor, id)).await?;
-    ctx.render("map.html", data)
-}
-
-/// The map alone, for the page's script to redraw it.
-async fn map_grid(ctx: Ctx, id: web::Path<i64>) -> Result<HttpResponse, UiError> {
-    let (app, actor, id) = (ctx.app(), ctx.caller.actor.clone(), id.into_inner());
-    let mut data = blocking(move || map_data(&app, &actor, id)).await?;
-    data["csrf"] = json!(ctx.csrf);
-    Ok(HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(render_bare("map_grid.html", &data)?))
-}
-
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    cfg.route("/ui/", web::get().to(dashboard))
-        .route("/ui/pipelines/{id}/map", web::get().to(map))
-        .route("/ui/pipelines/{id}/map/grid", web::get().to(map_grid));
+    cfg.route("/ui/", web::get().to(dashboard));
 }

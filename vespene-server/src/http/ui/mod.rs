@@ -10,13 +10,15 @@
 //! * [`forms`]: form fields made from an object kind's input schema;
 //! * [`kinds`]: list, detail, new, edit and delete for every object kind;
 //! * [`builds`]: builds, project start (with launch questions) and stop;
-//! * [`dashboard`]: `/ui/` and the pipeline map; [`ansi`]: coloured logs.
+//! * [`dashboard`]: `/ui/`; [`map`]: the pipeline map; [`ansi`]: coloured
+//!   logs.
 
 pub mod ansi;
 mod builds;
 mod dashboard;
 pub mod forms;
 mod kinds;
+mod map;
 mod page;
 
 use actix_web::{HttpResponse, web};
@@ -67,6 +69,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/ui/login", web::post().to(page::login))
         .route("/ui/logout", web::post().to(page::logout));
     dashboard::configure(cfg);
+    map::configure(cfg);
     builds::configure(cfg);
     kinds::configure(cfg);
 }

@@ -156,16 +156,21 @@ window.addEventListener("error", function (e) { window.__ui_errors.push(String(e
     }
   }
 
-  // The pipeline map, redrawn while a build of the pipeline is active.
+  // The pipeline map, redrawn from the server (the fragment at its
+  // data-refresh) every 2 s while one of its builds is active, every 10 s
+  // otherwise, and not while the tab is hidden. A pipeline has no event
+  // stream of its own, and the next stage's builds only exist once the
+  // previous stage has succeeded.
   var map = $("#map");
   if (map) {
     var refresh = function () {
       var grid = $(".map", map);
       var live = grid && grid.getAttribute("data-live") === "true";
       setTimeout(function () {
+        if (document.hidden) { refresh(); return; }
         fetch(map.getAttribute("data-refresh"), { credentials: "same-origin" })
           .then(function (r) { if (!r.ok) { throw new Error(r.status); } return r.text(); })
-          .then(function (html) { map.innerHTML = html; refresh(); })
+          .then(function (html) { map.innerHTML = html; window.__map_redraws = (window.__map_redraws || 0) + 1; refresh(); })
           .catch(function () { setTimeout(refresh, 5000); });
       }, live ? 2000 : 10000);
     };
