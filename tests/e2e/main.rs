@@ -2,12 +2,14 @@
 
 mod accounts;
 mod apply;
+mod apply_privacy;
 mod authorization;
 mod bad_plugins;
 mod bookkeeping;
 mod builds;
 mod container;
 mod containment;
+mod doc_examples;
 mod http_api;
 mod http_auth;
 mod http_authz;
@@ -32,6 +34,7 @@ mod schedules;
 mod scm_common;
 mod scm_git;
 mod scm_svn;
+mod stop_start_doors;
 mod stress;
 mod ui;
 mod up;

@@ -10,7 +10,7 @@ use crate::authz::Actor;
 use crate::db::aggregate::Aggregate;
 use crate::db::users::Users;
 use crate::db::{DbConn, DbError, write_tx};
-use crate::ops::{HasId, OpError, Ops};
+use crate::ops::{HasId, OpError, Ops, shorten};
 use diesel::prelude::*;
 use std::path::{Path, PathBuf};
 use vespene_plugin_api::kinds::authorization::ObjectKind;
@@ -100,9 +100,10 @@ impl Cx<'_> {
             .resource::<A>()
             .id_by_name_in(self.conn, self.actor, name)
             .map_err(|e| match e {
-                OpError::NotFound { object, .. } => {
-                    Failure::field(field, format!("no {object} named '{}'", name.trim()))
-                }
+                OpError::NotFound { object, .. } => Failure::field(
+                    field,
+                    format!("no {object} named '{}'", shorten(name.trim())),
+                ),
                 other => Failure {
                     field: Some(field.to_string()),
                     ..Failure::from(other)
@@ -184,7 +185,7 @@ impl Cx<'_> {
                 let text = std::fs::read_to_string(&full).map_err(|e| {
                     Failure::field(
                         format!("{field}_file"),
-                        format!("cannot read {}: {e}", full.display()),
+                        format!("cannot read {}: {e}", shorten(&full.display().to_string())),
                     )
                 })?;
                 Ok(Some(match kind {
@@ -200,11 +201,14 @@ impl Cx<'_> {
                 Ok(value) => Ok(Some(value)),
                 Err(std::env::VarError::NotPresent) => Err(Failure::field(
                     format!("{field}_env"),
-                    format!("the environment variable {var} is not set"),
+                    format!("the environment variable {} is not set", shorten(var)),
                 )),
                 Err(std::env::VarError::NotUnicode(_)) => Err(Failure::field(
                     format!("{field}_env"),
-                    format!("the environment variable {var} is not valid UTF-8"),
+                    format!(
+                        "the environment variable {} is not valid UTF-8",
+                        shorten(var)
+                    ),
                 )),
             },
             (None, None) => Ok(None),
@@ -318,14 +322,23 @@ where
         return Ok(Outcome::Created);
     };
     let id = row.id();
-    let before = resource
-        .get_in(cx.conn, cx.actor, id)
-        .map_err(|e| match e {
-            OpError::NotFound { object, .. } => Failure::reason(format!(
-                "permission denied: a {object} with this name exists and is not yours to view"
-            )),
-            other => other.into(),
-        })?;
+    let before = match resource.get_in(cx.conn, cx.actor, id) {
+        Ok(before) => before,
+        // An object the actor may not view is treated as missing: the
+        // file creates it, and the answer is the one any create under a
+        // taken name gets (names are unique for everyone), never that it
+        // exists and is hidden.
+        Err(OpError::NotFound { .. }) => {
+            let input = object.input(cx, None)?;
+            resource.create_in(cx.conn, cx.actor, &input)?;
+            return Err(Failure::reason(format!(
+                "a {} named '{}' cannot be created",
+                O::A::NOUN,
+                shorten(object.name().trim())
+            )));
+        }
+        Err(other) => return Err(other.into()),
+    };
     let input = object.input(cx, Some(&before))?;
     let owner = owner.filter(|o| O::stored_created_by(&before) != Some(*o));
     if input == O::current(&before) && owner.is_none() && !O::holds_plaintext_secret(&before) {
@@ -352,8 +365,16 @@ fn wanted_owner(cx: &mut Cx<'_>, name: Option<&str>) -> Result<Option<i64>, Fail
     let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) else {
         return Ok(None);
     };
-    let user = Users::find_by_name(cx.conn, name)?
-        .ok_or_else(|| Failure::field("created_by", format!("no user named '{name}'")))?;
+    // Whether another user exists is not told to one who may not give.
+    if let Actor::User(me) = cx.actor
+        && !me.is_superuser
+        && me.username != name
+    {
+        may_give(cx)?;
+    }
+    let user = Users::find_by_name(cx.conn, name)?.ok_or_else(|| {
+        Failure::field("created_by", format!("no user named '{}'", shorten(name)))
+    })?;
     Ok(Some(user.id))
 }
 

@@ -777,16 +777,18 @@ impl Object for ProjectSpec {
         cx: &mut Cx<'_>,
         existing: Option<&ProjectDetail>,
     ) -> Result<ProjectInput, Failure> {
-        // The token is stored as it is (not cloaked); left out, it is kept.
-        let webhook_token = cx
-            .secret(
-                "webhook_token",
-                &self.webhook_token,
-                &self.webhook_token_file,
-                &self.webhook_token_env,
-                SecretKind::Line,
-            )?
-            .or_else(|| existing.map(|d| d.project.webhook_token.clone()))
+        // Cloaked when stored, like every secret; left out, or the same as
+        // the stored one, the stored (cloaked) value is kept.
+        let given = cx.secret(
+            "webhook_token",
+            &self.webhook_token,
+            &self.webhook_token_file,
+            &self.webhook_token_env,
+            SecretKind::Line,
+        )?;
+        let stored = existing.map(|d| d.project.webhook_token.as_str());
+        let webhook_token = changed_secret(cx, given, stored)
+            .or_else(|| stored.map(str::to_string))
             .unwrap_or_default();
         Ok(ProjectInput {
             name: trim(&self.name),
@@ -840,6 +842,10 @@ impl Object for ProjectSpec {
 
     fn stored_created_by(d: &ProjectDetail) -> Option<i64> {
         d.project.created_by
+    }
+
+    fn holds_plaintext_secret(d: &ProjectDetail) -> bool {
+        plaintext(&d.project.webhook_token)
     }
 
     fn from_detail(d: &ProjectDetail, names: &Names) -> Self {

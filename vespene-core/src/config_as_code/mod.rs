@@ -91,6 +91,11 @@ pub use apply::apply_document;
 pub use export::{EXPORT_HEADER, ExportError, export};
 pub use format::*;
 
+use crate::ops::{shorten, shorten_quoted, shorten_to};
+
+/// The most characters of an apply error's reason (its lists of expected
+/// fields are longer than one echoed value).
+const REASON_LIMIT: usize = 1000;
 use serde_path_to_error::Segment;
 use std::collections::HashMap;
 use std::fmt;
@@ -206,7 +211,7 @@ pub struct ObjectRef {
 
 impl fmt::Display for ObjectRef {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} '{}'", self.kind, self.name)
+        write!(f, "{} '{}'", self.kind, shorten(&self.name))
     }
 }
 
@@ -232,15 +237,18 @@ impl ApplyError {
 }
 
 impl fmt::Display for ApplyError {
+    /// Every part cut by [`shorten`]: a file may hold a huge name, key or
+    /// value, and the error stays one short line naming the field.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}: ", self.file.display())?;
+        write!(f, "{}: ", shorten(&self.file.display().to_string()))?;
         match (&self.object, &self.field) {
-            (Some(o), Some(field)) => write!(f, "{o}, field '{field}': ")?,
+            (Some(o), Some(field)) => write!(f, "{o}, field '{}': ", shorten(field))?,
             (Some(o), None) => write!(f, "{o}: ")?,
-            (None, Some(field)) => write!(f, "field '{field}': ")?,
+            (None, Some(field)) => write!(f, "field '{}': ", shorten(field))?,
             (None, None) => {}
         }
-        f.write_str(&self.reason)
+        // A reason quotes values itself (cut there); this bounds the rest.
+        f.write_str(&shorten_to(&self.reason, REASON_LIMIT))
     }
 }
 
@@ -326,8 +334,12 @@ impl Document {
     /// every object and their types, and names given once per kind.
     pub fn parse(path: &Path, text: &str) -> Result<Document, ApplyError> {
         nesting::check(text).map_err(|e| ApplyError::file(path, format!("not accepted: {e}")))?;
-        let value: serde_norway::Value = serde_norway::from_str(text)
-            .map_err(|e| ApplyError::file(path, format!("not valid YAML: {e}")))?;
+        let value: serde_norway::Value = serde_norway::from_str(text).map_err(|e| {
+            ApplyError::file(
+                path,
+                format!("not valid YAML: {}", shorten_quoted(&e.to_string())),
+            )
+        })?;
         let spec = match &value {
             serde_norway::Value::Null => FileSpec::default(),
             serde_norway::Value::Mapping(_) => {
@@ -406,12 +418,13 @@ fn locate(
 /// the object and the field itself).
 fn clean_reason(e: &serde_norway::Error) -> String {
     let text = e.to_string();
-    match text.split_once(": ") {
+    let reason = match text.split_once(": ") {
         Some((head, tail)) if !head.contains(' ') && head.chars().any(|c| c == '.' || c == '[') => {
-            tail.to_string()
+            tail
         }
-        _ => text,
-    }
+        _ => &text,
+    };
+    shorten_quoted(reason)
 }
 
 /// Each name at most once per kind in a file.

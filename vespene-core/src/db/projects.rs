@@ -42,7 +42,7 @@ pub struct Project {
     /// The name of an `[plugins.scm]` entry (blank: none).
     pub scm_type: String,
     pub webhook_enabled: bool,
-    /// Optional token required in `?token=`.
+    /// Optional token required in `?token=`, cloaked by the secrets plugin.
     #[serde(skip)]
     pub webhook_token: String,
     /// Jinja2 template of the build script.
@@ -239,7 +239,6 @@ struct Row<'a> {
     recursive: bool,
     scm_type: &'a str,
     webhook_enabled: bool,
-    webhook_token: &'a str,
     script: &'a str,
     timeout: i32,
     container_base_image: Option<&'a str>,
@@ -307,7 +306,9 @@ fn check(conn: &mut DbConn, input: &ProjectInput) -> Result<Checked, DbError> {
     validate::max_len(NOUN, "repo_url", &input.repo_url, 1024)?;
     validate::max_len(NOUN, "repo_branch", &input.repo_branch, 255)?;
     validate::max_len(NOUN, "scm_type", &input.scm_type, 30)?;
-    validate::max_len(NOUN, "webhook_token", &input.webhook_token, 128)?;
+    if !crate::secrets::Secrets::is_cloaked(&input.webhook_token) {
+        validate::max_len(NOUN, "webhook_token", &input.webhook_token, 128)?;
+    }
     if let Some(image) = &input.container_base_image {
         validate::max_len(NOUN, "container_base_image", image, 512)?;
     }
@@ -415,7 +416,6 @@ fn row<'a>(input: &'a ProjectInput, c: &'a Checked) -> Row<'a> {
         recursive: input.recursive,
         scm_type: input.scm_type.trim(),
         webhook_enabled: input.webhook_enabled,
-        webhook_token: &input.webhook_token,
         script: &input.script,
         timeout: input.timeout,
         container_base_image: input
@@ -593,8 +593,13 @@ impl Aggregate for Projects {
     fn insert(conn: &mut DbConn, ctx: &WriteCtx<'_>, input: &ProjectInput) -> Result<i64, DbError> {
         write_tx(conn, |conn| {
             let checked = check(conn, input)?;
+            let token = ctx.secrets.cloak(&input.webhook_token)?;
             let id: i64 = diesel::insert_into(t::projects)
-                .values((row(input, &checked), t::created_by.eq(ctx.user_id)))
+                .values((
+                    row(input, &checked),
+                    t::webhook_token.eq(&token),
+                    t::created_by.eq(ctx.user_id),
+                ))
                 .returning(t::id)
                 .get_result(conn)
                 .map_err(validate::unique_name(NOUN, &checked.name))?;
@@ -605,14 +610,17 @@ impl Aggregate for Projects {
 
     fn update(
         conn: &mut DbConn,
-        _ctx: &WriteCtx<'_>,
+        ctx: &WriteCtx<'_>,
         id: i64,
         input: &ProjectInput,
     ) -> Result<(), DbError> {
         write_tx(conn, |conn| {
             let checked = check(conn, input)?;
+            // Plaintext (a new token, or one stored before it was
+            // encrypted) is encrypted now; a stored cloaked value is kept.
+            let token = ctx.secrets.cloak(&input.webhook_token)?;
             let n = diesel::update(t::projects.find(id))
-                .set(row(input, &checked))
+                .set((row(input, &checked), t::webhook_token.eq(&token)))
                 .execute(conn)
                 .map_err(validate::unique_name(NOUN, &checked.name))?;
             if n == 0 {

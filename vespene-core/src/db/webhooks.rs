@@ -15,7 +15,7 @@ pub struct HookedProject {
     pub name: String,
     pub repo_url: String,
     pub repo_branch: String,
-    /// The original's `?token=` (empty: none asked).
+    /// The original's `?token=`, cloaked (empty: none asked).
     pub token: String,
     /// The delivery secret as stored (cloaked; empty: none set).
     pub secret: String,

@@ -36,7 +36,7 @@ mod resource;
 pub mod webhooks;
 
 pub use builds::{BuildOps, FollowStep};
-pub use error::{ECHO_LIMIT, OpError, shorten};
+pub use error::{ECHO_LIMIT, OpError, shorten, shorten_quoted, shorten_to};
 pub use remote::{apply_text, stop_project};
 pub use resource::{HasId, Resource};
 

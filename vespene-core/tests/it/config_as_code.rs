@@ -238,9 +238,11 @@ fn apply_creates_every_kind_then_changes_nothing(t: &TestDb) {
     let p = ops.projects().get(a, id).unwrap();
     assert_eq!(p.project.timeout, 15);
     assert!(!p.project.recursive && !p.project.pipeline_enabled);
+    assert!(p.project.webhook_token.starts_with("[VESPENE-CLOAK]"));
     assert_eq!(
-        p.project.webhook_token, WEB_TOKEN,
-        "one line, newline dropped"
+        ops.secrets().decloak(&p.project.webhook_token).unwrap(),
+        WEB_TOKEN,
+        "one line, newline dropped, stored encrypted"
     );
     assert_eq!(
         p.project.variables,

@@ -297,10 +297,14 @@ fn projects(t: &TestDb) {
     };
     let created = ops.projects().create(a, &input).unwrap();
     let p = &created.project;
+    // The webhook token is stored encrypted (issue 9.6).
+    assert!(p.webhook_token.starts_with("[VESPENE-CLOAK]"));
+    assert_eq!(ops.secrets().decloak(&p.webhook_token).unwrap(), "tok");
     assert_eq!(
         ProjectInput::from(&created),
         ProjectInput {
             launch_groups: vec![launchers],
+            webhook_token: p.webhook_token.clone(),
             ..input.clone()
         }
     );

@@ -7,7 +7,7 @@ use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
 use vespene_core::engine::EngineError;
-use vespene_core::ops::OpError;
+use vespene_core::ops::{OpError, shorten, shorten_quoted, shorten_to};
 
 /// A refused or failed request.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -85,7 +85,7 @@ impl From<OpError> for ApiError {
             OpError::NotFound { .. } => ApiError::new(404, "not_found", e.to_string()),
             OpError::Denied { .. } => ApiError::new(403, "forbidden", e.to_string()),
             OpError::Invalid { ref field, .. } => {
-                let field = field.clone();
+                let field = shorten(field).into_owned();
                 ApiError::new(422, "invalid", e.to_string()).with_field(field)
             }
             OpError::Conflict { .. } => ApiError::new(409, "conflict", e.to_string()),
@@ -142,14 +142,21 @@ pub fn json_config() -> actix_web::web::JsonConfig {
                 actix_web::error::JsonPayloadError::Deserialize(d) if d.is_data() => {
                     let text = d.to_string();
                     let field = unknown_field(&text);
-                    let err = ApiError::new(422, "invalid", format!("request body: {text}"));
+                    let err = ApiError::new(
+                        422,
+                        "invalid",
+                        format!("request body: {}", shorten_to(&shorten_quoted(&text), 1000)),
+                    );
                     return match field {
                         Some(f) => err.with_field(f),
                         None => err,
                     }
                     .into();
                 }
-                other => format!("request body: {other}"),
+                other => format!(
+                    "request body: {}",
+                    shorten_to(&shorten_quoted(&other.to_string()), 1000)
+                ),
             };
             ApiError::bad_request(message).into()
         })
@@ -159,7 +166,7 @@ pub fn json_config() -> actix_web::web::JsonConfig {
 fn unknown_field(text: &str) -> Option<String> {
     for prefix in ["unknown field `", "missing field `"] {
         if let Some(rest) = text.split(prefix).nth(1) {
-            return rest.split('`').next().map(str::to_string);
+            return rest.split('`').next().map(|f| shorten(f).into_owned());
         }
     }
     None
@@ -167,13 +174,19 @@ fn unknown_field(text: &str) -> Option<String> {
 
 pub fn path_config() -> actix_web::web::PathConfig {
     actix_web::web::PathConfig::default().error_handler(|e, _| {
-        ApiError::new(404, "not_found", format!("no such object: {e}")).into()
+        ApiError::new(
+            404,
+            "not_found",
+            format!("no such object: {}", shorten(&e.to_string())),
+        )
+        .into()
     })
 }
 
 pub fn query_config() -> actix_web::web::QueryConfig {
-    actix_web::web::QueryConfig::default()
-        .error_handler(|e, _| ApiError::bad_request(format!("query string: {e}")).into())
+    actix_web::web::QueryConfig::default().error_handler(|e, _| {
+        ApiError::bad_request(format!("query string: {}", shorten(&e.to_string()))).into()
+    })
 }
 
 /// Unknown paths answer JSON too.

@@ -142,8 +142,13 @@ fn admit(
     incoming: &Incoming<'_>,
 ) -> Result<(), String> {
     if !project.token.is_empty() {
+        let token = app
+            .ops
+            .secrets()
+            .decloak(&project.token)
+            .map_err(|e| format!("its webhook token cannot be read: {e}"))?;
         match incoming.token {
-            Some(given) if verify::same_secret(given, &project.token) => {}
+            Some(given) if verify::same_secret(given, &token) => {}
             Some(_) => return Err("the ?token= does not match the project's webhook token".into()),
             None => return Err("the project needs ?token= in the webhook URL".into()),
         }

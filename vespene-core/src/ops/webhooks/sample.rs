@@ -70,9 +70,14 @@ pub fn sample_push(app: &App, actor: &Actor, id: i64) -> Result<SampleDelivery, 
     }
     let mut path_and_query = "/webhooks".to_string();
     if !project.webhook_token.is_empty() {
+        let token = app
+            .ops
+            .secrets()
+            .decloak(&project.webhook_token)
+            .map_err(OpError::Secrets)?;
         path_and_query.push_str("?token=");
         path_and_query.extend(percent_encoding::utf8_percent_encode(
-            &project.webhook_token,
+            &token,
             percent_encoding::NON_ALPHANUMERIC,
         ));
     }

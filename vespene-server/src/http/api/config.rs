@@ -46,7 +46,7 @@ async fn apply(
                 format!("{e}; nothing of this file was stored"),
             );
             match e.field {
-                Some(f) => err.with_field(f),
+                Some(f) => err.with_field(vespene_core::ops::shorten(&f).into_owned()),
                 None => err,
             }
         })

@@ -231,8 +231,10 @@ pub(crate) fn input_of<K: Kind>(body: serde_json::Value) -> Result<K::Input, Api
     map.retain(|k, _| !read_only.contains(k));
     let value = serde_json::Value::Object(map);
     serde_path_to_error::deserialize::<_, K::Input>(value).map_err(|e| {
-        let field = e.path().to_string();
-        let inner = e.into_inner().to_string();
+        // A key or value it quotes is cut (issue 9.6: a huge value is
+        // never echoed whole).
+        let field = vespene_core::ops::shorten(&e.path().to_string()).into_owned();
+        let inner = vespene_core::ops::shorten_quoted(&e.into_inner().to_string());
         let field = if field == "." {
             inner
                 .split('`')
