@@ -56,18 +56,22 @@ impl<'a, A: Aggregate> Resource<'a, A> {
             return Ok(facts);
         }
         let authz = &self.ops.authz;
-        let filter = authz.filter(actor, action, A::KIND);
-        let visible = is_all(&filter) || A::matches(conn, id, &filter)?;
-        if !visible {
-            return Err(if action == Action::View {
-                OpError::NotFound {
-                    object: A::NOUN,
-                    key: format!("#{id}"),
-                }
-            } else {
-                OpError::Denied {
-                    reason: format!("this {} is not yours to {}", A::NOUN, action.as_str()),
-                }
+        // What the actor may not see does not exist for them, whatever the
+        // action (a 403 would tell that it exists); what they see but may
+        // not change is refused.
+        let visible = |conn: &mut DbConn, action: Action| -> Result<bool, OpError> {
+            let filter = authz.filter(actor, action, A::KIND);
+            Ok(is_all(&filter) || A::matches(conn, id, &filter)?)
+        };
+        if !visible(conn, Action::View)? {
+            return Err(OpError::NotFound {
+                object: A::NOUN,
+                key: format!("#{id}"),
+            });
+        }
+        if action != Action::View && !visible(conn, action)? {
+            return Err(OpError::Denied {
+                reason: format!("this {} is not yours to {}", A::NOUN, action.as_str()),
             });
         }
         authz.check(actor, action, A::KIND, Some(&facts))?;

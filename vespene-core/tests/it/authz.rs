@@ -214,6 +214,15 @@ fn ownership_filters_narrow_lists(t: &TestDb) {
         ops.projects().delete(&w.alice, w.p_launch),
         Err(OpError::Denied { .. })
     ));
+    // Deleting or editing what one may not even see: as if it did not exist.
+    assert!(matches!(
+        ops.projects().delete(&w.alice, w.p_ops),
+        Err(OpError::NotFound { .. })
+    ));
+    assert!(matches!(
+        ops.projects().update(&w.alice, w.p_ops, &input),
+        Err(OpError::NotFound { .. })
+    ));
     ops.projects()
         .authorize_start(&w.alice, w.p_launch)
         .unwrap();
