@@ -102,6 +102,51 @@ fn mem_mib(pid: u32, key: &str) -> f64 {
         .unwrap_or(f64::NAN)
 }
 
+/// Where the resident memory of `pid` is, in MiB: the `vespene` binary,
+/// the plugins, other shared libraries, anonymous memory (heap, thread
+/// stacks, malloc arenas), summed over `/proc/PID/smaps`; and the number
+/// of threads.
+fn rss_parts(pid: u32) -> String {
+    let smaps = std::fs::read_to_string(format!("/proc/{pid}/smaps")).unwrap_or_default();
+    let (mut binary, mut plugins, mut libs, mut anon) = (0u64, 0u64, 0u64, 0u64);
+    let mut plugin_files = 0;
+    let mut current = String::new();
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        if first.contains('-') && first.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+            current = words.nth(4).unwrap_or_default().to_string();
+            if current.contains("libvespene_plugin_") && line.contains("r-xp") {
+                plugin_files += 1;
+            }
+        } else if first == "Rss:" {
+            let kb: u64 = words.next().and_then(|v| v.parse().ok()).unwrap_or(0);
+            let slot = if current.ends_with("/vespene") {
+                &mut binary
+            } else if current.contains("libvespene_plugin_") {
+                &mut plugins
+            } else if current.starts_with('/') {
+                &mut libs
+            } else {
+                &mut anon
+            };
+            *slot += kb;
+        }
+    }
+    let threads = std::fs::read_dir(format!("/proc/{pid}/task"))
+        .map(|d| d.count())
+        .unwrap_or(0);
+    let mib = |kb: u64| kb as f64 / 1024.0;
+    format!(
+        "binary {:.1}, {plugin_files} plugins {:.1}, other libraries {:.1}, \
+         anonymous {:.1} MiB; {threads} threads",
+        mib(binary),
+        mib(plugins),
+        mib(libs),
+        mib(anon)
+    )
+}
+
 /// 100 projects and 100,000 finished builds, written in bulk.
 fn populate(es: &EngineSandbox) -> String {
     let app = es.app();
@@ -179,6 +224,7 @@ fn main() {
             mem_mib(server.pid(), "VmRSS:"),
             mem_mib(server.pid(), "RssAnon:"),
         );
+        let idle_parts = rss_parts(server.pid());
         let url = |p: &str| format!("{}{p}", server.url);
         // Warm up (connections, caches).
         wrk(&url("/api/v1/builds"), &token, 1, 2);
@@ -203,6 +249,7 @@ fn main() {
             mem_mib(server.pid(), "VmRSS:"),
             mem_mib(server.pid(), "RssAnon:"),
         );
+        let after_parts = rss_parts(server.pid());
         println!("### {backend:?}\n");
         println!("| request | req/s | p50 ms | p99 ms | vs baseline (req/s) | target |");
         println!("|---|---|---|---|---|---|");
@@ -241,7 +288,8 @@ fn main() {
             "\nServer RSS: {:.1} MiB idle after start with every stock plugin loaded \
              (target ≤ 16 MiB), of which {:.1} MiB private (anonymous) and the rest \
              mapped files (the binary, the plugins, shared with other processes); \
-             {:.1} MiB ({:.1} MiB private) idle after the load.\n",
+             {:.1} MiB ({:.1} MiB private) idle after the load.\n\n\
+             Resident memory by mapping: idle {idle_parts}; after the load {after_parts}.\n",
             idle.0, idle.1, after.0, after.1
         );
     }

@@ -12,8 +12,10 @@
 
 use crate::plugins::{Instance, Registry};
 use crate::settings::Section;
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use vespene_plugin_api::kinds::authorization::{
     Action, CheckRequest, Decision, Filter, FilterRequest, FilterResponse, ObjectFacts, ObjectKind,
     ops,
@@ -73,16 +75,71 @@ pub trait AuthorizationBackend: Send + Sync {
 }
 
 fn call_check(instance: &Instance, request: &CheckRequest) -> Result<Decision, PluginError> {
-    let answer = instance.call(ops::CHECK, &serde_json::to_string(request)?)?;
+    ask_check(instance, &serde_json::to_string(request)?)
+}
+
+fn ask_check(instance: &Instance, request_json: &str) -> Result<Decision, PluginError> {
+    let answer = instance.call(ops::CHECK, request_json)?;
     serde_json::from_str(&answer)
         .map_err(|e| PluginError::failed(format!("malformed answer to 'check': {e}")))
 }
 
 fn call_filter(instance: &Instance, request: &FilterRequest) -> Result<Filter, PluginError> {
-    let answer = instance.call(ops::FILTER, &serde_json::to_string(request)?)?;
+    ask_filter(instance, &serde_json::to_string(request)?)
+}
+
+fn ask_filter(instance: &Instance, request_json: &str) -> Result<Filter, PluginError> {
+    let answer = instance.call(ops::FILTER, request_json)?;
     serde_json::from_str::<FilterResponse>(&answer)
         .map(|r| r.filter)
         .map_err(|e| PluginError::failed(format!("malformed answer to 'filter': {e}")))
+}
+
+/// How long a loaded plugin's answer to one exact request is reused: the
+/// same two seconds as the server's memory of who a credential stands
+/// for (a list page asks the same questions for every row, and a script
+/// asks the same list thousands of times a second).
+pub const MEMO_TTL: Duration = Duration::from_secs(2);
+
+/// Answers of one plugin by their exact request (its JSON: the user with
+/// their groups, the action, the kind and the object's facts), so a
+/// change to any of those is a new question, asked anew. Errors are not
+/// remembered.
+#[derive(Debug)]
+struct Memo<T> {
+    map: Mutex<HashMap<String, (Instant, T)>>,
+}
+
+impl<T> Default for Memo<T> {
+    fn default() -> Self {
+        Memo {
+            map: Mutex::default(),
+        }
+    }
+}
+
+impl<T: Clone> Memo<T> {
+    /// The answer to `request`, from memory or from `ask`.
+    fn answer(
+        &self,
+        request: String,
+        ask: impl FnOnce(&str) -> Result<T, PluginError>,
+    ) -> Result<T, PluginError> {
+        let lock = || self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((at, answer)) = lock().get(&request)
+            && at.elapsed() < MEMO_TTL
+        {
+            return Ok(answer.clone());
+        }
+        let answer = ask(&request)?;
+        let now = Instant::now();
+        let mut map = lock();
+        if map.len() >= 10_000 {
+            map.retain(|_, (at, _)| now.duration_since(*at) < MEMO_TTL);
+        }
+        map.insert(request, (now, answer.clone()));
+        Ok(answer)
+    }
 }
 
 /// A loaded plugin instance used directly (tests, tools).
@@ -104,11 +161,14 @@ impl AuthorizationBackend for InstanceAuthorization {
     }
 }
 
-/// The `index`-th `[plugins.authorization]` entry of a shared registry.
+/// The `index`-th `[plugins.authorization]` entry of a shared registry,
+/// its answers remembered for [`MEMO_TTL`].
 #[derive(Debug)]
 struct RegistryAuthorization {
     registry: Arc<Registry>,
     index: usize,
+    checks: Memo<Decision>,
+    filters: Memo<Filter>,
 }
 
 impl RegistryAuthorization {
@@ -122,10 +182,14 @@ impl AuthorizationBackend for RegistryAuthorization {
         self.registry.section(Section::Authorization)[self.index].name()
     }
     fn check(&self, request: &CheckRequest) -> Result<Decision, PluginError> {
-        call_check(self.instance(), request)
+        let json = serde_json::to_string(request)?;
+        self.checks
+            .answer(json, |json| ask_check(self.instance(), json))
     }
     fn filter(&self, request: &FilterRequest) -> Result<Filter, PluginError> {
-        call_filter(self.instance(), request)
+        let json = serde_json::to_string(request)?;
+        self.filters
+            .answer(json, |json| ask_filter(self.instance(), json))
     }
 }
 
@@ -169,6 +233,8 @@ impl Authz {
                     Arc::new(RegistryAuthorization {
                         registry: registry.clone(),
                         index,
+                        checks: Memo::default(),
+                        filters: Memo::default(),
                     }) as Arc<dyn AuthorizationBackend>
                 })
                 .collect(),

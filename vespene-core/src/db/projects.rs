@@ -520,6 +520,67 @@ pub(crate) fn facts_of(conn: &mut DbConn, id: i64) -> Result<ObjectFacts, DbErro
     })
 }
 
+/// [`facts_of`] for each of `ids` that exists, in three queries
+/// whatever their number (a list page's start buttons).
+pub(crate) fn facts_of_many(
+    conn: &mut DbConn,
+    ids: &[i64],
+) -> Result<std::collections::HashMap<i64, ObjectFacts>, DbError> {
+    use super::schema::{project_launch_groups as lg, project_owner_groups as og};
+    let ids = validate::dedup(ids);
+    let rows: Vec<(i64, Option<i64>)> = t::projects
+        .filter(t::id.eq_any(&ids))
+        .select((t::id, t::created_by))
+        .load(conn)?;
+    let mut facts: std::collections::HashMap<i64, ObjectFacts> = rows
+        .into_iter()
+        .map(|(id, created_by)| {
+            let f = ObjectFacts {
+                id,
+                created_by,
+                ..ObjectFacts::default()
+            };
+            (id, f)
+        })
+        .collect();
+    let owners: Vec<(i64, i64)> = og::table
+        .filter(og::project_id.eq_any(&ids))
+        .select((og::project_id, og::group_id))
+        .order((og::project_id.asc(), og::group_id.asc()))
+        .load(conn)?;
+    for (project, group) in owners {
+        if let Some(f) = facts.get_mut(&project) {
+            f.owner_groups.push(group);
+        }
+    }
+    let launchers: Vec<(i64, i64)> = lg::table
+        .filter(lg::project_id.eq_any(&ids))
+        .select((lg::project_id, lg::group_id))
+        .order((lg::project_id.asc(), lg::group_id.asc()))
+        .load(conn)?;
+    for (project, group) in launchers {
+        if let Some(f) = facts.get_mut(&project) {
+            f.launch_groups.push(group);
+        }
+    }
+    Ok(facts)
+}
+
+/// The projects among `ids` that match `authz` (one query).
+pub(crate) fn matching(
+    conn: &mut DbConn,
+    ids: &[i64],
+    authz: &Filter,
+) -> Result<std::collections::HashSet<i64>, DbError> {
+    Ok(t::projects
+        .filter(t::id.eq_any(validate::dedup(ids)))
+        .filter(authz_sql::projects(authz))
+        .select(t::id)
+        .load::<i64>(conn)?
+        .into_iter()
+        .collect())
+}
+
 /// `(id, name)` of the projects among `ids` (for build lists).
 pub fn names(conn: &mut DbConn, ids: &[i64]) -> Result<Vec<(i64, String)>, DbError> {
     Ok(t::projects

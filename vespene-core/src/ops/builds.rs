@@ -70,6 +70,33 @@ impl<'a> BuildOps<'a> {
         )?)
     }
 
+    /// [`BuildOps::list`] with each build's project name (`None` for
+    /// organization imports), read on the same connection: what the
+    /// build lists of the API and the web UI show.
+    pub fn list_named(
+        &self,
+        actor: &Actor,
+        filter: &BuildFilter,
+        page: PageRequest,
+    ) -> Result<Paged<(BuildSummary, Option<String>)>, OpError> {
+        self.ops.authz.check(actor, Action::List, KIND, None)?;
+        let authz = self.ops.authz.filter(actor, Action::List, KIND);
+        let mut conn = self.ops.db.conn()?;
+        let page = builds::list(&mut conn, filter, &authz, self.ops.page(page))?;
+        let ids: Vec<i64> = page.items.iter().filter_map(|b| b.project_id).collect();
+        let names: HashMap<i64, String> = if ids.is_empty() {
+            HashMap::new()
+        } else {
+            crate::db::projects::names(&mut conn, &ids)?
+                .into_iter()
+                .collect()
+        };
+        Ok(page.map(|build| {
+            let name = build.project_id.and_then(|p| names.get(&p).cloned());
+            (build, name)
+        }))
+    }
+
     /// Build `id`, every field.
     pub fn get(&self, actor: &Actor, id: i64) -> Result<Build, OpError> {
         let mut conn = self.ops.db.conn()?;

@@ -587,7 +587,40 @@ fn filters_translate_to_sql(t: &TestDb) {
     );
 }
 
+/// The start buttons of a list page, asked for in one go, answer what
+/// asking project by project answers, for every kind of asker.
+fn start_buttons_in_one_go_match_one_by_one(t: &TestDb) {
+    let w = world(t);
+    let ops = t.ops(authz_of(vec![ownership()]), test_secrets());
+    let root = user_actor(0, "root", true, &[]);
+    let ids = [w.p_alice, w.p_dev, w.p_launch, w.p_ops, 999_999];
+    for actor in [
+        &w.alice,
+        &w.bob,
+        &w.carol,
+        &root,
+        &Actor::Anonymous,
+        &Actor::System,
+    ] {
+        let many = ops.projects().can_start_many(actor, &ids).unwrap();
+        for id in ids {
+            assert_eq!(
+                many[&id],
+                ops.projects().can_start(actor, id).unwrap(),
+                "{actor:?} starting #{id}"
+            );
+        }
+    }
+    let alice = ops.projects().can_start_many(&w.alice, &ids).unwrap();
+    let mut startable: Vec<i64> = ids.into_iter().filter(|id| alice[id]).collect();
+    startable.sort_unstable();
+    let mut expected = vec![w.p_alice, w.p_dev, w.p_launch];
+    expected.sort_unstable();
+    assert_eq!(startable, expected);
+}
+
 both_backends!(
+    start_buttons_in_one_go_match_one_by_one,
     ownership_filters_narrow_lists,
     every_plugin_must_allow,
     failing_plugins_deny,

@@ -75,6 +75,14 @@ fn url_of(addr: std::net::SocketAddr) -> String {
     format!("http://{shown}:{}", addr.port())
 }
 
+/// Threads each worker may run database work on: the handlers' blocking
+/// work is database work, so threads beyond the connections they share
+/// would only wait for one, each with its stack and malloc arena (actix's
+/// default is 512 / workers; under load the server grew by tens of MiB).
+fn blocking_threads(pool_size: u32, workers: usize) -> usize {
+    (pool_size as usize).div_ceil(workers.max(1)).max(2)
+}
+
 /// Binds `[server] bind` and serves on a thread of its own (signals are
 /// the caller's: it calls [`Running::stop`]).
 pub fn start(app: App) -> anyhow::Result<Running> {
@@ -86,6 +94,7 @@ pub fn start(app: App) -> anyhow::Result<Running> {
     let workers = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
+    let blocking_threads = blocking_threads(state.app.settings.database.pool_size, workers);
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("http".into())
@@ -105,6 +114,7 @@ pub fn start(app: App) -> anyhow::Result<Running> {
                         .default_service(web::to(errors::not_found))
                 })
                 .workers(workers)
+                .worker_max_blocking_threads(blocking_threads)
                 .disable_signals();
                 let server = match server.listen(listener) {
                     Ok(s) => s.run(),

@@ -54,16 +54,12 @@ async fn list(
     let filter = filter(&mut q)?;
     q.finish()?;
     let app = state.app.clone();
-    let page = blocking(move || {
-        let page = app.ops.builds().list(&caller.actor, &filter, page)?;
-        let ids: Vec<i64> = page.items.iter().filter_map(|b| b.project_id).collect();
-        let names = app.ops.project_names(&ids)?;
-        Ok::<_, ApiError>(page.map(|build| BuildRow {
-            project_name: build.project_id.and_then(|p| names.get(&p).cloned()),
+    let page = blocking(move || app.ops.builds().list_named(&caller.actor, &filter, page))
+        .await?
+        .map(|(build, project_name)| BuildRow {
             build,
-        }))
-    })
-    .await?;
+            project_name,
+        });
     Ok(HttpResponse::Ok().json(ListPage::from(page)))
 }
 

@@ -52,21 +52,16 @@ async fn list(ctx: Ctx, query: web::Query<Vec<(String, String)>>) -> Result<Http
     let app = ctx.app();
     let actor = ctx.caller.actor.clone();
     let (rows, has_more) = blocking(move || {
-        let paged = app.ops.builds().list(&actor, &filter, page)?;
-        let ids: Vec<i64> = paged.items.iter().filter_map(|b| b.project_id).collect();
-        let names = app.ops.project_names(&ids)?;
+        let paged = app.ops.builds().list_named(&actor, &filter, page)?;
         let pools: std::collections::HashMap<i64, String> =
             options(&app, &actor, "worker_pools")?.into_iter().collect();
         let rows: Vec<Value> = paged
             .items
             .iter()
-            .map(|b| {
+            .map(|(b, project_name)| {
                 let mut v = serde_json::to_value(b).unwrap_or_default();
                 let m = v.as_object_mut().expect("an object");
-                m.insert(
-                    "project_name".into(),
-                    b.project_id.and_then(|p| names.get(&p).cloned()).into(),
-                );
+                m.insert("project_name".into(), project_name.clone().into());
                 m.insert(
                     "pool_name".into(),
                     pools.get(&b.worker_pool_id).cloned().into(),

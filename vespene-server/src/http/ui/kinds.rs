@@ -130,6 +130,8 @@ impl UiKind for Projects {
                 .collect())
         };
         let (pipelines, stages) = (names("pipelines")?, names("stages")?);
+        let ids: Vec<i64> = rows.iter().filter_map(|r| r["id"].as_i64()).collect();
+        let startable = app.ops.projects().can_start_many(actor, &ids)?;
         for row in rows.iter_mut() {
             let status = |key: &str| {
                 id_of(row, key).map(|id| {
@@ -143,7 +145,7 @@ impl UiKind for Projects {
                 status("last_successful_build_id"),
             );
             let id = row["id"].as_i64().unwrap_or(0);
-            let can_start = app.ops.projects().can_start(actor, id)?;
+            let can_start = startable.get(&id).copied().unwrap_or(false);
             let stoppable = active
                 .as_ref()
                 .is_some_and(|a| matches!(a["status"].as_str(), Some("QUEUED" | "RUNNING")));
