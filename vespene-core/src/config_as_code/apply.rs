@@ -87,6 +87,7 @@ pub(super) struct Cx<'a> {
     actor: &'a Actor,
     conn: &'a mut DbConn,
     dir: PathBuf,
+    existing: Existing,
 }
 
 impl Cx<'_> {
@@ -221,21 +222,48 @@ impl Cx<'_> {
     }
 }
 
+/// What applying does to an object whose name is already stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Existing {
+    /// Update it to match the file (`vespene apply`).
+    #[default]
+    Update,
+    /// Leave it as it is, reported unchanged: demo objects that must never
+    /// overwrite what a user made (`vespene tutorial`).
+    Keep,
+}
+
 /// Applies one parsed file in one transaction: every object is created or
 /// updated by name, or the file changes nothing.
 pub fn apply_document(ops: &Ops, actor: &Actor, doc: &Document) -> Result<FileReport, ApplyError> {
+    let mut conn = ops.db().conn().map_err(|e| {
+        let failure = Failure::from(e);
+        ApplyError {
+            file: doc.path.clone(),
+            object: None,
+            field: failure.field,
+            reason: failure.reason,
+        }
+    })?;
+    apply_document_in(ops, &mut conn, actor, doc, Existing::Update)
+}
+
+/// [`apply_document`] on `conn`, inside its transaction when it has one (a
+/// savepoint then), with `existing` deciding what happens to objects that
+/// are already stored.
+pub fn apply_document_in(
+    ops: &Ops,
+    conn: &mut DbConn,
+    actor: &Actor,
+    doc: &Document,
+    existing: Existing,
+) -> Result<FileReport, ApplyError> {
     let fail = |l: Located| ApplyError {
         file: doc.path.clone(),
         object: l.object,
         field: l.failure.field,
         reason: l.failure.reason,
     };
-    let mut conn = ops.db().conn().map_err(|e| {
-        fail(Located {
-            object: None,
-            failure: e.into(),
-        })
-    })?;
     let dir = doc
         .path
         .parent()
@@ -243,12 +271,13 @@ pub fn apply_document(ops: &Ops, actor: &Actor, doc: &Document) -> Result<FileRe
         .unwrap_or(Path::new("."))
         .to_path_buf();
     let spec = &doc.spec;
-    let changes = write_tx(&mut conn, |conn| {
+    let changes = write_tx(conn, |conn| {
         let mut cx = Cx {
             ops,
             actor,
             conn,
             dir,
+            existing,
         };
         let mut changes = Vec::new();
         apply_all(&mut cx, &spec.groups, &mut changes)?;
@@ -310,7 +339,11 @@ where
 {
     let resource = cx.ops.resource::<O::A>();
     let owner = wanted_owner(cx, object.created_by())?;
-    let Some(row) = O::A::find_by_name(cx.conn, object.name())? else {
+    let found = O::A::find_by_name(cx.conn, object.name())?;
+    if found.is_some() && cx.existing == Existing::Keep {
+        return Ok(Outcome::Unchanged);
+    }
+    let Some(row) = found else {
         let input = object.input(cx, None)?;
         let detail = resource.create_in(cx.conn, cx.actor, &input)?;
         if let Some(owner) = owner

@@ -87,7 +87,7 @@ mod nesting;
 #[cfg(test)]
 mod tests;
 
-pub use apply::apply_document;
+pub use apply::{Existing, apply_document, apply_document_in};
 pub use export::{EXPORT_HEADER, ExportError, export};
 pub use format::*;
 

@@ -1,5 +1,6 @@
-//! `vespene tutorial`: the original's `tutorial_setup`, idempotent (see
-//! `vespene_core::engine::tutorial`).
+//! `vespene tutorial`: the original's `tutorial_setup`, idempotent: the
+//! demo objects of `vespene_core::engine::tutorial`'s YAML file, applied as
+//! the administrator.
 
 use super::Env;
 use std::process::ExitCode;
@@ -9,7 +10,8 @@ use vespene_core::engine::tutorial::{self, POOL, PROJECTS};
 pub fn run(env: &Env) -> anyhow::Result<ExitCode> {
     let app = env.app(Migrations::Require)?;
     let choice = super::build_isolation::choose(&app);
-    let report = tutorial::setup(&app, &choice.method, &choice.user)?;
+    let actor = app.ops.administrator()?;
+    let report = tutorial::setup(&app, &actor, &choice.method, &choice.user)?;
     for line in &report.lines {
         println!("{line}");
     }
