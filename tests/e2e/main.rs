@@ -23,6 +23,7 @@ mod isolation;
 mod leftovers;
 mod maintenance;
 mod notify;
+mod notify_logins;
 mod org_import;
 mod pipelines;
 mod plugin_calls;

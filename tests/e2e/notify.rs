@@ -20,7 +20,7 @@ use vespene_e2e::stub_http::{Reply, StubServer};
 
 /// Queues a build of each project, runs them all on one worker and reads
 /// them once the worker is done, so the post triggers' messages are in.
-fn run_builds(
+pub(crate) fn run_builds(
     es: &EngineSandbox,
     app: &vespene_core::app::App,
     pool: &str,
@@ -48,7 +48,7 @@ fn run_builds(
 
 const TOKEN: &str = "xoxb-17-secret-token";
 
-fn slack_data(name: &str) -> Vec<u8> {
+pub(crate) fn slack_data(name: &str) -> Vec<u8> {
     let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("testdata/forges/slack")
         .join(name);
@@ -85,7 +85,7 @@ fn slack_429(id: &str) -> Reply {
 /// The bytes a request must have: request line, our headers in order,
 /// then those the client adds (`content-length`, `accept: */*` unless we
 /// gave one, `host`), blank line, body.
-fn request(line: &str, headers: &[(&str, &str)], host: &str, body: &str) -> String {
+pub(crate) fn request(line: &str, headers: &[(&str, &str)], host: &str, body: &str) -> String {
     let mut text = format!("{line} HTTP/1.1\r\n");
     for (k, v) in headers {
         text.push_str(&format!("{k}: {v}\r\n"));
@@ -449,7 +449,7 @@ fn webhook_posts_its_template_with_headers_byte_for_byte() {
 }
 
 /// `git daemon` serving `base` on 127.0.0.1, .2 and .3; killed on drop.
-struct Daemon(Child, u16);
+pub(crate) struct Daemon(Child, pub(crate) u16);
 
 impl Drop for Daemon {
     fn drop(&mut self) {
@@ -458,7 +458,7 @@ impl Drop for Daemon {
     }
 }
 
-fn git_daemon(base: &Path) -> Daemon {
+pub(crate) fn git_daemon(base: &Path) -> Daemon {
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -489,7 +489,7 @@ fn git_daemon(base: &Path) -> Daemon {
 }
 
 /// A bare repository `base/o/r.git` with one commit; its full id.
-fn repository(base: &Path) -> String {
+pub(crate) fn repository(base: &Path) -> String {
     let work = base.join("work");
     std::fs::create_dir_all(&work).unwrap();
     git(&work, &["init", "-q", "-b", "main"]);

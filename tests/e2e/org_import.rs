@@ -22,7 +22,7 @@ use vespene_core::engine::import::apply::NAME_TAKEN;
 use vespene_core::ops::{
     GroupInput, OrganizationInput, ProjectInput, ServiceLoginInput, StageInput,
 };
-use vespene_e2e::engine::{Backend, EngineSandbox, kill};
+use vespene_e2e::engine::{Backend, EngineSandbox, backends, kill};
 
 const TOKEN: &str = "ghp_organization-token-0123456789";
 const ORG: &str = "codeforamerica";
@@ -200,14 +200,14 @@ fn three_pages(port: u16, pages: [Vec<Value>; 3]) -> HashMap<String, Route> {
     routes
 }
 
-fn sandbox(plugin_params: &str) -> EngineSandbox {
+fn sandbox(backend: Backend, plugin_params: &str) -> EngineSandbox {
     let es = EngineSandbox::new(
-        Backend::Sqlite,
+        backend,
         &format!(
             "[plugins.organizations]\ngithub = [\"vespene.plugins.organizations.github\", {plugin_params}]\n"
         ),
     )
-    .expect("sqlite sandbox");
+    .expect("a sandbox");
     es.vespene(&["secrets", "generate"]).ok();
     es
 }
@@ -289,7 +289,16 @@ const SCRIPT: &str = "#!/bin/sh\necho building {{ asdf }}\n";
 
 #[test]
 fn import_reads_every_key_over_three_pages_and_fails_only_the_bad_repositories() {
-    let es = sandbox("{ timeout_seconds = 10, retries = 0 }");
+    for backend in backends() {
+        eprintln!("-- {backend:?}");
+        import_reads_every_key_over_three_pages_and_fails_only_the_bad_repositories_on(backend);
+    }
+}
+
+fn import_reads_every_key_over_three_pages_and_fails_only_the_bad_repositories_on(
+    backend: Backend,
+) {
+    let es = sandbox(backend, "{ timeout_seconds = 10, retries = 0 }");
     let app = es.app();
     let pool = es.pool(&app, "import-pool");
     let other = es.pool(&app, "other");
@@ -475,7 +484,16 @@ fn import_reads_every_key_over_three_pages_and_fails_only_the_bad_repositories()
 
 #[test]
 fn policy_flags_off_keep_what_the_project_has_and_without_dotfile_imports_anyway() {
-    let es = sandbox("{ timeout_seconds = 10 }");
+    for backend in backends() {
+        eprintln!("-- {backend:?}");
+        policy_flags_off_keep_what_the_project_has_and_without_dotfile_imports_anyway_on(backend);
+    }
+}
+
+fn policy_flags_off_keep_what_the_project_has_and_without_dotfile_imports_anyway_on(
+    backend: Backend,
+) {
+    let es = sandbox(backend, "{ timeout_seconds = 10 }");
     let app = es.app();
     let pool = es.pool(&app, "import-pool");
     es.pool(&app, "other");
@@ -603,7 +621,14 @@ fn wait_for(what: &str, timeout: Duration, mut ok: impl FnMut() -> bool) {
 
 #[test]
 fn workers_import_when_due_after_refresh_minutes_and_on_force_rescan() {
-    let es = sandbox("{ timeout_seconds = 10 }");
+    for backend in backends() {
+        eprintln!("-- {backend:?}");
+        workers_import_when_due_after_refresh_minutes_and_on_force_rescan_on(backend);
+    }
+}
+
+fn workers_import_when_due_after_refresh_minutes_and_on_force_rescan_on(backend: Backend) {
+    let es = sandbox(backend, "{ timeout_seconds = 10 }");
     let app = es.app();
     let pool = es.pool(&app, "import-pool");
     let repos = Repos::new();
@@ -659,7 +684,17 @@ fn workers_import_when_due_after_refresh_minutes_and_on_force_rescan() {
 
 #[test]
 fn a_forge_that_never_answers_is_bounded_by_the_timeout_and_blocks_no_build() {
-    let es = sandbox("{ timeout_seconds = 2, retries = 1, backoff_ms = 100 }");
+    for backend in backends() {
+        eprintln!("-- {backend:?}");
+        a_forge_that_never_answers_is_bounded_by_the_timeout_and_blocks_no_build_on(backend);
+    }
+}
+
+fn a_forge_that_never_answers_is_bounded_by_the_timeout_and_blocks_no_build_on(backend: Backend) {
+    let es = sandbox(
+        backend,
+        "{ timeout_seconds = 2, retries = 1, backoff_ms = 100 }",
+    );
     let app = es.app();
     let pool = es.pool(&app, "import-pool");
     let (listener, _) = portpicker();
@@ -699,7 +734,14 @@ fn a_forge_that_never_answers_is_bounded_by_the_timeout_and_blocks_no_build() {
 
 #[test]
 fn github_error_answers_and_a_missing_organization_plugin_are_named() {
-    let es = sandbox("{ timeout_seconds = 5, retries = 0 }");
+    for backend in backends() {
+        eprintln!("-- {backend:?}");
+        github_error_answers_and_a_missing_organization_plugin_are_named_on(backend);
+    }
+}
+
+fn github_error_answers_and_a_missing_organization_plugin_are_named_on(backend: Backend) {
+    let es = sandbox(backend, "{ timeout_seconds = 5, retries = 0 }");
     let app = es.app();
     let pool = es.pool(&app, "import-pool");
     let (listener, _) = portpicker();
@@ -778,4 +820,216 @@ impl Forge {
         });
         Forge { port, seen }
     }
+}
+
+/// GitHub's rate limit answer (403 with `X-RateLimit-Remaining: 0`, then a
+/// secondary limit's 429 with `Retry-After`) is waited out within
+/// `max_wait_seconds` and the import goes on; a limit asking for longer
+/// fails the import at once with a line naming the limit and the bound.
+#[test]
+fn rate_limits_are_waited_out_within_max_wait_seconds_or_named() {
+    for backend in backends() {
+        eprintln!("-- {backend:?}");
+        rate_limits_are_waited_out_within_max_wait_seconds_or_named_on(backend);
+    }
+}
+
+fn rate_limits_are_waited_out_within_max_wait_seconds_or_named_on(backend: Backend) {
+    use vespene_e2e::stub_http::{Reply, StubServer};
+    let es = sandbox(
+        backend,
+        "{ timeout_seconds = 5, retries = 0, max_wait_seconds = 4 }",
+    );
+    let app = es.app();
+    let pool = es.pool(&app, "import-pool");
+    let repos = Repos::new();
+    let url = repos.make("limited", &[(".vespene", "name: limited\n")]);
+    let page = Value::Array(vec![repo_object(0, &url)]).to_string();
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let json = ("content-type", "application/json; charset=utf-8");
+    let reset = (now + 1).to_string();
+    let primary = br#"{"message":"API rate limit exceeded for user ID 1.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api"}"#;
+    let secondary = br#"{"message":"You have exceeded a secondary rate limit. Please wait a few minutes before you try again.","documentation_url":"https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits"}"#;
+    let stub = StubServer::start(
+        "127.0.0.1",
+        vec![
+            Reply::raw(
+                403,
+                &[
+                    json,
+                    ("x-ratelimit-limit", "5000"),
+                    ("x-ratelimit-remaining", "0"),
+                    ("x-ratelimit-reset", reset.as_str()),
+                    ("x-ratelimit-resource", "core"),
+                ],
+                primary,
+            ),
+            Reply::raw(429, &[json, ("retry-after", "1")], secondary),
+            Reply::raw(200, &[json], page.as_bytes()),
+            // The next import: a wait past max_wait_seconds.
+            Reply::raw(429, &[json, ("retry-after", "120")], secondary),
+        ],
+    );
+    let org = organization(&app, pool, &format!("{}/api/v3", stub.base()), |_| {});
+    let run = es.vespene(&["import", "cfa"]);
+    assert_eq!(run.code, Some(0), "{run:#?}");
+    let first = format!("GET /api/v3/orgs/{ORG}/repos?type=all&per_page=100 HTTP/1.1\r\n");
+    let seen = stub.requests();
+    assert_eq!(seen.len(), 3, "{seen:#?}");
+    for r in &seen {
+        assert!(r.starts_with(&first), "{r}");
+        assert!(
+            r.contains(&format!("authorization: Bearer {TOKEN}\r\n")),
+            "{r}"
+        );
+    }
+    let import = import_builds(&app, org)[0].id;
+    let messages = es.output(&app, import, OutputStream::Messages);
+    let on = format!(
+        "GitHub: rate limited on GET {}/api/v3/orgs/{ORG}/repos?type=all&per_page=100: ",
+        stub.base()
+    );
+    assert!(
+        messages.contains(&format!(
+            "{on}GitHub's 'core' rate limit of 5000 requests is used up (X-RateLimit-Remaining: 0); it resets in "
+        )),
+        "{messages}"
+    );
+    assert!(
+        messages.contains(&format!(
+            "{on}GitHub's rate limit asks to wait (Retry-After: 1); waiting 1 s"
+        )),
+        "{messages}"
+    );
+    project_named(&app, "limited");
+
+    let started = Instant::now();
+    let run = es.vespene(&["import", "cfa"]);
+    assert_eq!(run.code, Some(1), "{run:#?}");
+    assert!(
+        run.stderr.contains("GitHub answered 429 Too Many Requests to GET")
+            && run.stderr.contains(
+                "GitHub's rate limit asks to wait (Retry-After: 120); waiting 120 s more (after 0 s) is past max_wait_seconds = 4: try again once the limit has reset"
+            ),
+        "{run:#?}"
+    );
+    assert!(started.elapsed() < Duration::from_secs(20));
+    assert_eq!(stub.requests().len(), 4);
+    assert!(!run.stderr.contains(TOKEN));
+}
+
+/// `POST /api/v1/organizations/{id}/import` over real HTTP: refused to a
+/// user who may not see the organization (nothing asked of the forge),
+/// run for one who may, answering with the import's build and
+/// repositories; `vespene import ORG --server URL` goes through it.
+#[test]
+fn import_over_the_rest_api_and_the_cli_through_a_server() {
+    for backend in backends() {
+        eprintln!("-- {backend:?}");
+        import_over_the_rest_api_and_the_cli_through_a_server_on(backend);
+    }
+}
+
+fn import_over_the_rest_api_and_the_cli_through_a_server_on(backend: Backend) {
+    use vespene_e2e::http::Server;
+    use vespene_e2e::stub_http::{Reply, StubServer};
+    let es = sandbox(backend, "{ timeout_seconds = 10, retries = 0 }");
+    let app = es.app();
+    let pool = es.pool(&app, "import-pool");
+    let repos = Repos::new();
+    let url = repos.make("web", &[(".vespene", "name: over-http\n")]);
+    let page = Value::Array(vec![repo_object(0, &url)]).to_string();
+    let json = ("content-type", "application/json; charset=utf-8");
+    let stub = StubServer::start(
+        "127.0.0.1",
+        vec![
+            Reply::raw(200, &[json], page.as_bytes()),
+            Reply::raw(200, &[json], page.as_bytes()),
+        ],
+    );
+    let org = organization(&app, pool, &format!("{}/api/v3", stub.base()), |_| {});
+    let token = |name: &str, superuser: bool| {
+        let user =
+            vespene_core::accounts::create_user(&app.db, name, Some("pw"), superuser).unwrap();
+        vespene_core::accounts::create_token(&app.db, user.id, "t")
+            .unwrap()
+            .token
+    };
+    let (admin, pat) = (token("admin", true), token("pat", false));
+    let server = Server::start(&es);
+    let path = format!("/api/v1/organizations/{org}/import");
+
+    // A user who may not see the organization: as if it did not exist
+    // (one who sees it but may not edit it gets 403, the ops' rule).
+    let r = server.with_token(&pat).post(&path, &serde_json::json!({}));
+    assert_eq!(r.status, 404, "{}", r.text);
+    assert!(
+        r.text
+            .contains(&format!("organization #{org} does not exist")),
+        "{}",
+        r.text
+    );
+    assert!(stub.requests().is_empty());
+
+    let r = server
+        .with_token(&admin)
+        .post(&path, &serde_json::json!({}));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let body = r.json();
+    assert_eq!(body["status"], "SUCCESS", "{body}");
+    assert_eq!(body["failures"], 0);
+    assert_eq!(
+        body["repositories"],
+        serde_json::json!([{"url": url, "outcome": "created", "project": "over-http", "error": null}])
+    );
+    let build = body["build_id"].as_i64().unwrap();
+    assert_eq!(import_builds(&app, org)[0].id, build);
+    project_named(&app, "over-http");
+    let r = server.with_token(&admin).post(
+        "/api/v1/organizations/999999/import",
+        &serde_json::json!({}),
+    );
+    assert_eq!(r.status, 404, "{}", r.text);
+
+    // The command line through the server: the same operation, by name.
+    let out = es
+        .sb
+        .command()
+        .env("VESPENE_SERVER", &server.url)
+        .env("VESPENE_TOKEN", &admin)
+        .args(["import", "cfa"])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("{url}: project 'over-http' updated")),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("SUCCESS (1 repositories, 0 failed)"),
+        "{stdout}"
+    );
+    assert_eq!(stub.requests().len(), 2);
+    let out = es
+        .sb
+        .command()
+        .env("VESPENE_SERVER", &server.url)
+        .env("VESPENE_TOKEN", &pat)
+        .args(["import", &org.to_string()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("does not exist"),
+        "{out:?}"
+    );
 }

@@ -60,8 +60,9 @@ impl Kind {
         // Every kind starts at 1.0; bump the minor when a kind gains an
         // operation or an optional field, the major never within ABI 1.
         match self {
-            // 1.1: `checked_out` and the request's optional `commit`.
-            Kind::Trigger => ApiVersion { major: 1, minor: 1 },
+            // 1.1: `checked_out` and the request's optional `commit`;
+            // 1.2: the request's `service_logins`.
+            Kind::Trigger => ApiVersion { major: 1, minor: 2 },
             // 1.1: the result's optional `commit`.
             Kind::Scm => ApiVersion { major: 1, minor: 1 },
             _ => ApiVersion { major: 1, minor: 0 },

@@ -9,9 +9,11 @@
 //! chat server or forge never fails or holds up a build for longer than
 //! [`Limits::worst_case`].
 
+mod credential;
 mod limits;
 mod send;
 
+pub use credential::Credential;
 pub use limits::{LIMIT_KEYS, Limits};
 pub use send::{Answer, Failure, Request, Sender};
 

@@ -2,7 +2,11 @@
 //! `Link: <…>; rel="next"` URLs as given (GitHub's next pages live under
 //! `/organizations/{id}/`, not the org's name), each request bounded by a
 //! timeout and retried with exponential backoff when the failure may pass
-//! (no answer, 5xx, a rate limit).
+//! (no answer, 5xx). A rate limit (429, or 403 with `X-RateLimit-Remaining:
+//! 0` or `Retry-After`) is waited out as `Retry-After` or
+//! `X-RateLimit-Reset` says, outside the `retries` count, as long as all
+//! the waiting for limits stays within `max_wait_seconds`; past that the
+//! import fails with a line naming the limit and its reset.
 
 use crate::link;
 use crate::params::{Auth, Params};
@@ -102,6 +106,8 @@ struct Failure {
     message: String,
     /// `None`: do not retry; else the least wait before the next attempt.
     retry_after: Option<Duration>,
+    /// A rate limit's description when the answer was one.
+    rate_limit: Option<String>,
 }
 
 impl Api<'_> {
@@ -167,12 +173,40 @@ impl Api<'_> {
     fn get_page(&self, url: &str) -> Result<(Vec<Value>, Option<String>), String> {
         let mut backoff = Duration::from_millis(self.params.backoff_ms);
         let mut attempt = 0;
+        let mut limited_for = Duration::ZERO;
         loop {
             attempt += 1;
             let failure = match self.attempt(url) {
                 Ok(page) => return Ok(page),
                 Err(f) => f,
             };
+            if let Some(limit) = &failure.rate_limit {
+                let wait = failure
+                    .retry_after
+                    .unwrap_or_default()
+                    .max(Duration::from_secs(1));
+                let bound = Duration::from_secs(self.params.max_wait_seconds);
+                if limited_for + wait > bound {
+                    return Err(format!(
+                        "{}: {limit}; waiting {} s more (after {} s) is past max_wait_seconds = {}: try again once the limit has reset",
+                        failure.message,
+                        wait.as_secs(),
+                        limited_for.as_secs(),
+                        self.params.max_wait_seconds
+                    ));
+                }
+                (self.message)(&format!(
+                    "GitHub: rate limited on GET {url}: {limit}; waiting {} s",
+                    wait.as_secs()
+                ));
+                if self.sleep_unless_stopped(wait) {
+                    return Err(format!("{} (import stopped)", failure.message));
+                }
+                limited_for += wait;
+                // Waiting out a limit is not a failed attempt.
+                attempt -= 1;
+                continue;
+            }
             let attempts = self.params.retries + 1;
             let Some(least) = failure.retry_after else {
                 return Err(failure.message);
@@ -207,6 +241,21 @@ impl Api<'_> {
         }
     }
 
+    /// Sleeps `wait` in short steps; `true` when the import was stopped.
+    fn sleep_unless_stopped(&self, wait: Duration) -> bool {
+        let until = std::time::Instant::now() + wait;
+        loop {
+            if (self.stopped)() {
+                return true;
+            }
+            let left = until.saturating_duration_since(std::time::Instant::now());
+            if left.is_zero() {
+                return false;
+            }
+            std::thread::sleep(left.min(Duration::from_millis(250)));
+        }
+    }
+
     fn attempt(&self, url: &str) -> Result<(Vec<Value>, Option<String>), Failure> {
         let mut request = self.client.get(url);
         if let Some(auth) = self.authorization() {
@@ -215,6 +264,7 @@ impl Api<'_> {
         let response = request.send().map_err(|e| Failure {
             message: describe_transport(url, &e, self.params.timeout_seconds),
             retry_after: Some(Duration::ZERO),
+            rate_limit: None,
         })?;
         let status = response.status();
         if !status.is_success() {
@@ -229,6 +279,7 @@ impl Api<'_> {
         let body = response.text().map_err(|e| Failure {
             message: describe_transport(url, &e, self.params.timeout_seconds),
             retry_after: Some(Duration::ZERO),
+            rate_limit: None,
         })?;
         let items: Vec<Value> = match serde_json::from_str(&body) {
             Ok(Value::Array(items)) => items,
@@ -239,6 +290,7 @@ impl Api<'_> {
                         cut(&other.to_string())
                     ),
                     retry_after: None,
+                    rate_limit: None,
                 });
             }
             Err(e) => {
@@ -248,6 +300,7 @@ impl Api<'_> {
                         cut(&body)
                     ),
                     retry_after: None,
+                    rate_limit: None,
                 });
             }
         };
@@ -328,22 +381,40 @@ fn refusal(url: &str, response: Response) -> Failure {
             format!(": {detail}")
         }
     );
-    let retry = if status == StatusCode::TOO_MANY_REQUESTS
+    if status == StatusCode::TOO_MANY_REQUESTS
         || (status == StatusCode::FORBIDDEN && (rate_limited || retry_after.is_some()))
     {
-        Some(Duration::from_secs(
-            retry_after
-                .or(reset_wait.filter(|_| rate_limited))
-                .unwrap_or(1),
-        ))
-    } else if status.is_server_error() {
-        Some(Duration::from_secs(retry_after.unwrap_or(0)))
-    } else {
-        None
-    };
+        let name = header("x-ratelimit-resource")
+            .map(|r| format!("'{r}' "))
+            .unwrap_or_default();
+        let of = header("x-ratelimit-limit")
+            .map(|l| format!(" of {l} requests"))
+            .unwrap_or_default();
+        let limit = format!("GitHub's {name}rate limit{of}");
+        let reset = reset_wait.filter(|_| rate_limited);
+        let (wait, limit) = match (retry_after, reset) {
+            (Some(s), _) => (s, format!("{limit} asks to wait (Retry-After: {s})")),
+            (None, Some(r)) => (
+                r,
+                format!(
+                    "{limit} is used up (X-RateLimit-Remaining: 0); it resets in {r} s (X-RateLimit-Reset)"
+                ),
+            ),
+            (None, None) => (1, format!("{limit} was hit, with no time to wait given")),
+        };
+        return Failure {
+            message,
+            retry_after: Some(Duration::from_secs(wait)),
+            rate_limit: Some(limit),
+        };
+    }
+    let retry = status
+        .is_server_error()
+        .then(|| Duration::from_secs(retry_after.unwrap_or(0)));
     Failure {
         message,
         retry_after: retry,
+        rate_limit: None,
     }
 }
 

@@ -7,6 +7,7 @@
 //! | GitLab | `POST /projects/{url-encoded path}/statuses/{sha}` | `PRIVATE-TOKEN` | pending, success, failed, canceled |
 //! | Gitea (Forgejo) | `POST /repos/{owner}/{repo}/statuses/{sha}` | `Authorization: token` | pending, success, failure, error |
 
+pub use vespene_notify_support::Credential;
 use vespene_notify_support::{Request, base_url, kind_of, required_string, string_param};
 use vespene_plugin_api::serde_json::{Map, Value, json};
 
@@ -52,7 +53,7 @@ pub struct Forge {
     pub prefix: String,
     /// The API's base, without a trailing slash.
     pub api: String,
-    token: String,
+    pub credential: Credential,
 }
 
 impl std::fmt::Debug for Forge {
@@ -62,12 +63,13 @@ impl std::fmt::Debug for Forge {
             .field("host", &self.host)
             .field("prefix", &self.prefix)
             .field("api", &self.api)
-            .finish_non_exhaustive()
+            .field("credential", &self.credential)
+            .finish()
     }
 }
 
 impl Forge {
-    /// One entry of `forges`: `{type, url, token, api_url?}`.
+    /// One entry of `forges`: `{type, url, token | service_login, api_url?}`.
     pub fn from_params(entry: &Value, at: usize) -> Result<Forge, String> {
         let Value::Object(map) = entry else {
             return Err(format!(
@@ -78,11 +80,11 @@ impl Forge {
         let inside = |why: String| format!("forges[{at}]: {why}");
         if let Some(key) = map
             .keys()
-            .filter(|k| !["type", "url", "api_url", "token"].contains(&k.as_str()))
+            .filter(|k| !["type", "url", "api_url", "token", "service_login"].contains(&k.as_str()))
             .min()
         {
             return Err(inside(format!(
-                "unknown key '{key}' (expected api_url, token, type, url)"
+                "unknown key '{key}' (expected api_url, service_login, token, type, url)"
             )));
         }
         let kind = match required_string(map, "type").map_err(inside)?.as_str() {
@@ -96,7 +98,7 @@ impl Forge {
             }
         };
         let url = base_url("url", &required_string(map, "url").map_err(inside)?).map_err(inside)?;
-        let token = required_string(map, "token").map_err(inside)?;
+        let credential = Credential::from_params(map).map_err(inside)?;
         let (host, prefix) = split_web_url(&url);
         let api = match string_param(map, "api_url").map_err(inside)? {
             Some(api) => base_url("api_url", &api).map_err(inside)?,
@@ -107,7 +109,7 @@ impl Forge {
             host,
             prefix,
             api,
-            token,
+            credential,
         })
     }
 
@@ -141,9 +143,12 @@ impl Forge {
         }
     }
 
-    /// The request that sets `state` on commit `sha` of `repository`.
+    /// The request that sets `state` on commit `sha` of `repository`,
+    /// authenticated with `token`.
+    #[allow(clippy::too_many_arguments)]
     pub fn request(
         &self,
+        token: &str,
         repository: &str,
         sha: &str,
         state: State,
@@ -160,11 +165,11 @@ impl Forge {
         let (url, auth) = match self.kind {
             Kind::GitHub => (
                 format!("{}/repos/{repository}/statuses/{sha}", self.api),
-                ("authorization", format!("Bearer {}", self.token)),
+                ("authorization", format!("Bearer {token}")),
             ),
             Kind::Gitea => (
                 format!("{}/repos/{repository}/statuses/{sha}", self.api),
-                ("authorization", format!("token {}", self.token)),
+                ("authorization", format!("token {token}")),
             ),
             Kind::GitLab => (
                 format!(
@@ -172,7 +177,7 @@ impl Forge {
                     self.api,
                     repository.replace('/', "%2F")
                 ),
-                ("private-token", self.token.clone()),
+                ("private-token", token.to_string()),
             ),
         };
         // GitLab calls the status's name `name`, the others `context`.
@@ -324,7 +329,15 @@ mod tests {
     fn requests_per_forge() {
         let sha = "6dcb09b5b57875f334f61aebed695e2e4193db5e";
         let gl = forge("gitlab", "https://gitlab.example.com");
-        let r = gl.request("g/s/app", sha, State::Failure, "d", "vespene", None);
+        let r = gl.request(
+            "t0ken",
+            "g/s/app",
+            sha,
+            State::Failure,
+            "d",
+            "vespene",
+            None,
+        );
         assert_eq!(
             r.url,
             format!("https://gitlab.example.com/api/v4/projects/g%2Fs%2Fapp/statuses/{sha}")
@@ -339,6 +352,7 @@ mod tests {
         );
         let gt = forge("gitea", "https://gitea.example.com");
         let r = gt.request(
+            "t0ken",
             "o/r",
             sha,
             State::Stopped,
@@ -358,6 +372,17 @@ mod tests {
     }
 
     #[test]
+    fn a_forge_may_name_a_service_login() {
+        let f = Forge::from_params(
+            &json!({"type": "github", "url": "https://github.com", "service_login": "gh-bot"}),
+            0,
+        )
+        .unwrap();
+        assert_eq!(f.credential, Credential::ServiceLogin("gh-bot".into()));
+        assert!(format!("{f:?}").contains("gh-bot"));
+    }
+
+    #[test]
     fn bad_entries_are_refused() {
         for (entry, why) in [
             (json!("github"), "must be a table"),
@@ -371,7 +396,11 @@ mod tests {
             ),
             (
                 json!({"type": "github", "url": "https://github.com"}),
-                "'token' is required",
+                "'token' or 'service_login' is required",
+            ),
+            (
+                json!({"type": "github", "url": "https://github.com", "token": "x", "service_login": "gh"}),
+                "not both",
             ),
             (
                 json!({"type": "github", "url": "https://github.com", "token": "x", "tokn": 1}),

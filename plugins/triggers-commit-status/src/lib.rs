@@ -10,7 +10,10 @@
 //! build `error` (GitLab: `canceled`). Projects whose repository URL is on
 //! none of the configured forges are left alone, silently. As every
 //! notification, a problem is reported in the build's messages and never
-//! fails the build; tokens are parameters, sent only in a header.
+//! fails the build. A forge's token is either a parameter (`token`) or the
+//! password of a service login (`service_login = "NAME"`) that the host
+//! resolves for the build's project on each call (trigger API 1.2); either
+//! way it is sent only in a header.
 
 pub mod forge;
 
@@ -133,11 +136,19 @@ impl CommitStatus {
             ));
             return;
         };
+        let token = match forge.credential.token(request) {
+            Ok(token) => token,
+            Err(why) => {
+                notes.problem(&format!("{why}: no status reported to {repository}"));
+                return;
+            }
+        };
         let target_url = self
             .public_url
             .as_ref()
             .map(|u| format!("{u}/ui/build/{}", request.build.id));
         let req = forge.request(
+            token,
             &repository,
             &sha,
             state,

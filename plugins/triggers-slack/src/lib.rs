@@ -3,16 +3,18 @@
 //! started` as a pre trigger, `... succeeded` / `... failed` as a success or
 //! failure trigger (reference §3.2).
 //!
-//! The token is a parameter (the original's `{channel, token}`), sent only
-//! as `Authorization: Bearer`, never written anywhere. Slack answers errors
+//! The token is a parameter (the original's `{channel, token}`) or the
+//! password of a service login (`service_login = "NAME"`, resolved by the
+//! host for the build's project on each call), sent only as
+//! `Authorization: Bearer`, never written anywhere. Slack answers errors
 //! with HTTP 200 and `{"ok":false,"error":CODE}`; they, HTTP 429 (waited out
 //! per `Retry-After` up to `max_retry_after_secs`), timeouts and bodies
 //! that are not JSON are reported in the build's messages. A notification
 //! never fails a build: every problem is reported and the trigger succeeds.
 
 use vespene_notify_support::{
-    Limits, Notifier, Request, Sender, base_url, build_text, refuse_unknown, required_string,
-    snippet, string_param,
+    Credential, Limits, Notifier, Request, Sender, base_url, build_text, refuse_unknown,
+    required_string, snippet, string_param,
 };
 use vespene_plugin_api::kinds::trigger::HookRequest;
 use vespene_plugin_api::serde_json::{self, Value, json};
@@ -25,7 +27,7 @@ pub const DEFAULT_BASE_URL: &str = "https://slack.com/api";
 pub struct SlackTrigger {
     who: String,
     channel: String,
-    token: String,
+    credential: Credential,
     url: String,
     sender: Sender,
     host: Host,
@@ -36,7 +38,7 @@ impl std::fmt::Debug for SlackTrigger {
         f.debug_struct("SlackTrigger")
             .field("who", &self.who)
             .field("channel", &self.channel)
-            .field("token", &"<redacted>")
+            .field("credential", &self.credential)
             .field("url", &self.url)
             .finish()
     }
@@ -51,9 +53,10 @@ impl Plugin for SlackTrigger {
                 "needs {channel = \"general\", token = \"xoxb-...\"}".into(),
             ));
         };
-        refuse_unknown(params, &["base_url", "channel", "token"]).map_err(invalid)?;
+        refuse_unknown(params, &["base_url", "channel", "service_login", "token"])
+            .map_err(invalid)?;
         let channel = required_string(params, "channel").map_err(invalid)?;
-        let token = required_string(params, "token").map_err(invalid)?;
+        let credential = Credential::from_params(params).map_err(invalid)?;
         let base = string_param(params, "base_url")
             .map_err(invalid)?
             .unwrap_or_else(|| DEFAULT_BASE_URL.into());
@@ -62,7 +65,7 @@ impl Plugin for SlackTrigger {
         Ok(SlackTrigger {
             who,
             channel,
-            token,
+            credential,
             url: format!("{base}/chat.postMessage"),
             sender: Sender::new(limits),
             host: ctx.host,
@@ -71,8 +74,8 @@ impl Plugin for SlackTrigger {
 }
 
 impl SlackTrigger {
-    /// The request `chat.postMessage` gets for `text`.
-    pub fn request(&self, text: &str) -> Request {
+    /// The request `chat.postMessage` gets for `text`, with `token`.
+    pub fn request(&self, text: &str, token: &str) -> Request {
         let body = json!({"channel": self.channel, "text": text});
         Request {
             method: "POST".into(),
@@ -82,7 +85,7 @@ impl SlackTrigger {
                     "content-type".into(),
                     "application/json; charset=utf-8".into(),
                 ),
-                ("authorization".into(), format!("Bearer {}", self.token)),
+                ("authorization".into(), format!("Bearer {token}")),
                 ("user-agent".into(), "Vespene".into()),
             ],
             body: body.to_string().into_bytes(),
@@ -131,9 +134,16 @@ impl TriggerPlugin for SlackTrigger {
             who: &self.who,
         };
         let text = build_text(request);
+        let token = match self.credential.token(request) {
+            Ok(token) => token,
+            Err(why) => {
+                notes.problem(&format!("{why}: nothing posted to {}", self.channel));
+                return Ok(());
+            }
+        };
         let sent = self
             .sender
-            .send(&self.request(&text), &mut |line| notes.message(line));
+            .send(&self.request(&text, token), &mut |line| notes.message(line));
         match sent {
             Ok(answer) => match judge(answer.status, &answer.body) {
                 Ok(()) => notes.message(&format!("posted to {}: {text}", self.channel)),
@@ -173,7 +183,10 @@ mod tests {
     fn parameters_are_checked_and_the_token_never_echoed() {
         for (params, why) in [
             (Value::Null, "needs {channel"),
-            (json!({"channel": "general"}), "'token' is required"),
+            (
+                json!({"channel": "general"}),
+                "'token' or 'service_login' is required",
+            ),
             (json!({"token": "xoxb-1"}), "'channel' is required"),
             (
                 json!({"channel": "general", "token": 5}),
@@ -185,7 +198,7 @@ mod tests {
             ),
             (
                 json!({"channel": "g", "token": "xoxb-secret", "chanel": "x"}),
-                "unknown parameter 'chanel' (expected base_url, channel, max_retry_after_secs, retries, timeout_secs, token)",
+                "unknown parameter 'chanel' (expected base_url, channel, max_retry_after_secs, retries, service_login, timeout_secs, token)",
             ),
         ] {
             let err = make(params).unwrap_err();
@@ -202,7 +215,7 @@ mod tests {
             json!({"channel": "general", "token": "xoxb-1", "base_url": "http://127.0.0.1:9/api/"}),
         )
         .unwrap();
-        let r = t.request("Vespene Build 5 for project \"demo\" started");
+        let r = t.request("Vespene Build 5 for project \"demo\" started", "xoxb-1");
         assert_eq!(r.url, "http://127.0.0.1:9/api/chat.postMessage");
         assert_eq!(
             String::from_utf8(r.body).unwrap(),

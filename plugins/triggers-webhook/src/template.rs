@@ -50,6 +50,8 @@ impl Body {
             Json::Object(map) => map,
             _ => serde_json::Map::new(),
         };
+        // Resolved service logins are for the plugin, never for a body.
+        vars.remove("service_logins");
         vars.insert("message".into(), Json::String(context.message.clone()));
         vars.insert(
             "build_url".into(),

@@ -36,6 +36,7 @@ pub mod schedule;
 pub mod scheduler;
 pub mod ssh;
 pub mod store;
+pub mod trigger_logins;
 pub mod triggers;
 pub mod tutorial;
 pub mod wake;

@@ -258,6 +258,10 @@ impl Run<'_> {
             per_call: Duration::from_secs(self.app.settings.worker.trigger_call_seconds.max(1)),
             build,
             progress: &*self.progress,
+            acting_for: Some(super::trigger_logins::ActingFor {
+                app: self.app,
+                project: &self.project,
+            }),
         }
     }
 

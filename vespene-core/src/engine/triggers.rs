@@ -7,6 +7,8 @@
 //! build's status.
 
 use super::call_guard::{self, CallGuard, Deadline};
+use super::trigger_logins::{self, ActingFor};
+use crate::plugins::Configured;
 use crate::plugins::{CallScope, Registry, with_scope};
 use std::time::Duration;
 
@@ -19,6 +21,9 @@ pub struct CallLimits<'a> {
     /// The project's timeout, for pre triggers.
     pub build: Option<Deadline>,
     pub progress: &'a dyn Fn(usize),
+    /// The build's project, against which the service logins named in
+    /// the triggers' parameters are resolved (none: every one refused).
+    pub acting_for: Option<ActingFor<'a>>,
 }
 
 fn no_progress(_: usize) {}
@@ -30,6 +35,7 @@ impl Default for CallLimits<'static> {
             per_call: Duration::from_secs(300),
             build: None,
             progress: &no_progress,
+            acting_for: None,
         }
     }
 }
@@ -48,6 +54,25 @@ impl CallLimits<'_> {
 }
 use crate::settings::Section;
 use vespene_plugin_api::kinds::trigger::{HookRequest, ops};
+
+/// The arguments of one entry's call: `shared` (the request without
+/// logins) unless the entry's parameters name service logins, which are
+/// resolved into a copy of the request for this call only.
+fn call_args(
+    configured: &Configured,
+    request: &HookRequest,
+    shared: &str,
+    limits: &CallLimits<'_>,
+) -> Result<String, PluginError> {
+    let names = trigger_logins::names_in(&configured.entry.params);
+    if names.is_empty() {
+        return Ok(shared.to_string());
+    }
+    let mut request = request.clone();
+    request.service_logins = trigger_logins::resolve(limits.acting_for, &names);
+    serde_json::to_string(&request)
+        .map_err(|e| PluginError::failed(format!("cannot encode the trigger request: {e}")))
+}
 use vespene_plugin_api::{ErrorCode, PluginError};
 
 /// How one trigger went.
@@ -57,6 +82,28 @@ pub struct TriggerResult {
     pub name: String,
     pub plugin: String,
     pub result: Result<(), PluginError>,
+}
+
+/// Calls `op` of one entry, within the call limits, with its service
+/// logins resolved when its parameters name any.
+#[allow(clippy::borrowed_box)] // the scope's type is what `with_scope` takes
+fn call_entry(
+    configured: &Configured,
+    op: &'static str,
+    request: &HookRequest,
+    shared: &str,
+    scope: &Box<dyn CallScope>,
+    limits: &CallLimits<'_>,
+) -> Result<(), PluginError> {
+    let args = call_args(configured, request, shared, limits)?;
+    with_scope(scope, || {
+        let _call = CallGuard::enter(
+            call_guard::label("trigger", configured.name(), op),
+            Some(limits.deadline()),
+        );
+        configured.instance().call(op, &args)
+    })
+    .map(|_| ())
 }
 
 /// Tells every `pre_triggers` entry that the checkout recorded the commit
@@ -77,14 +124,7 @@ pub fn run_checked_out(
         .section(Section::PreTriggers)
         .iter()
         .filter_map(|configured| {
-            let result = with_scope(scope, || {
-                let _call = CallGuard::enter(
-                    call_guard::label("trigger", configured.name(), ops::CHECKED_OUT),
-                    Some(limits.deadline()),
-                );
-                configured.instance().call(ops::CHECKED_OUT, &args)
-            })
-            .map(|_| ());
+            let result = call_entry(configured, ops::CHECKED_OUT, request, &args, scope, limits);
             let unsupported = matches!(&result, Err(e) if e.code == ErrorCode::Unsupported);
             (!unsupported).then(|| TriggerResult {
                 name: configured.name().to_string(),
@@ -120,14 +160,7 @@ pub fn run_section(
     let mut results = Vec::new();
     for (index, configured) in registry.section(section).iter().enumerate().skip(from) {
         (limits.progress)(index);
-        let result = with_scope(scope, || {
-            let _call = CallGuard::enter(
-                call_guard::label("trigger", configured.name(), ops::EXECUTE_HOOK),
-                Some(limits.deadline()),
-            );
-            configured.instance().call(ops::EXECUTE_HOOK, &args)
-        })
-        .map(|_| ());
+        let result = call_entry(configured, ops::EXECUTE_HOOK, request, &args, scope, limits);
         let failed = result.is_err();
         results.push(TriggerResult {
             name: configured.name().to_string(),

@@ -29,6 +29,7 @@ mod builds;
 mod error;
 pub mod fileserving;
 pub mod health;
+pub mod import;
 pub mod launch;
 pub mod metrics;
 mod remote;

@@ -3,10 +3,11 @@
 //! order written in the settings (reference §3.2 "Trigger").
 
 use super::{Empty, adapter};
-use crate::context::{BuildInfo, ProjectInfo};
+use crate::context::{BuildInfo, Credentials, ProjectInfo};
 use crate::export::{Dispatch, handle};
 use crate::{Kind, Plugin, PluginError};
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 
 /// Operation names.
 pub mod ops {
@@ -59,6 +60,25 @@ pub struct HookRequest {
     /// before the checkout and for scm plugins that report none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
+    /// Trigger API 1.2: every service login named by a `service_login =
+    /// "NAME"` anywhere in this entry's parameters, resolved by the host
+    /// for this one call (decrypted, or why the build's project may not
+    /// use it). Never stored, never logged; read it with
+    /// [`HookRequest::service_login`].
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub service_logins: BTreeMap<String, ServiceLoginGrant>,
+}
+
+/// A service login named in a trigger's parameters, as the host resolved
+/// it for the build's project.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ServiceLoginGrant {
+    /// The project's owner may use it: its username and password.
+    Granted(Credentials),
+    /// Why not (no such login, the project's owner may not use it, it
+    /// cannot be decrypted), in one line.
+    Refused(String),
 }
 
 impl HookRequest {
@@ -69,6 +89,19 @@ impl HookRequest {
             build,
             project,
             commit: None,
+            service_logins: BTreeMap::new(),
+        }
+    }
+
+    /// The service login `name` the host resolved for this call, or why
+    /// it cannot be used (a host older than trigger API 1.2 resolves none).
+    pub fn service_login(&self, name: &str) -> Result<&Credentials, String> {
+        match self.service_logins.get(name) {
+            Some(ServiceLoginGrant::Granted(c)) => Ok(c),
+            Some(ServiceLoginGrant::Refused(why)) => Err(why.clone()),
+            None => Err(format!(
+                "service login '{name}' was not resolved by the host (trigger API 1.2 needed)"
+            )),
         }
     }
 

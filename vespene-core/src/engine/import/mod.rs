@@ -12,7 +12,8 @@
 //! Imports run on an importer thread of every worker of the
 //! organization's `worker_pool` ([`serve`]) when due (never imported,
 //! `force_rescan`, or `refresh_minutes` since the last one ended), and on
-//! `vespene import ORG` ([`import_now`]). Claiming the organization's
+//! `vespene import ORG` and the REST API ([`run_now`], behind
+//! [`crate::ops::import::import_organization`]). Claiming the organization's
 //! `active_build_id` with a compare-and-set keeps two processes from
 //! importing one organization at once.
 
@@ -24,13 +25,11 @@ use super::context::BuildNames;
 use super::log::{BuildLog, FilterChain};
 use super::store::DbLogStore;
 use crate::app::App;
-use crate::authz::Actor;
 use crate::db::aggregate::{Aggregate, WriteCtx};
 use crate::db::builds::{self, Build, BuildChanges, BuildStatus, NewBuild};
 use crate::db::organizations::{ImportState, OrganizationDetail, Organizations};
 use crate::db::schema::{builds as b, organizations as o};
 use crate::db::{DbConn, now, write_tx};
-use crate::ops::OpError;
 use crate::plugins::{CallScope, with_scope};
 use crate::process::{self, CancelToken, CommandSpec, OutputHandler};
 use crate::settings::Section;
@@ -162,22 +161,10 @@ pub fn serve(app: &App, pool: &str, who: &str, stop: &AtomicBool) {
     }
 }
 
-/// `vespene import ORG`: imports organization `key` (a name or `#id`/id)
-/// now, as `actor`, who must be allowed to edit it. `None` when another
-/// process is importing it.
-pub fn import_now(app: &App, actor: &Actor, key: &str) -> Result<ImportReport, EngineError> {
-    use vespene_plugin_api::kinds::authorization::Action;
-    let id = match key.trim().trim_start_matches('#').parse::<i64>() {
-        Ok(id) => id,
-        Err(_) => app.ops.organizations().id_by_name(actor, key.trim())?,
-    };
-    if !app.ops.organizations().can(actor, Action::Edit, Some(id))? {
-        return Err(OpError::Denied {
-            reason: "importing an organization needs the right to edit it".into(),
-        }
-        .into());
-    }
-    let org = app.ops.organizations().get(actor, id)?;
+/// Imports `org` now, in this process, and waits for the end (the rule of
+/// who may ask is [`crate::ops::import::import_organization`]'s).
+/// [`EngineError::Busy`] when another process is importing it.
+pub fn run_now(app: &App, org: OrganizationDetail) -> Result<ImportReport, EngineError> {
     let who = format!(
         "{}:{}",
         super::worker::worker_uid(&super::worker::worker_id_file(app))?,

@@ -5,6 +5,7 @@
 mod builds;
 mod config;
 mod control;
+mod import;
 pub mod query;
 pub mod resources;
 mod tokens;
@@ -58,6 +59,7 @@ pub fn configure(r: &mut Routes<'_>) {
     resources::add::<ServiceLogins>(r);
     resources::add::<WorkerPools>(r);
     resources::add::<Organizations>(r);
+    import::add(r);
     resources::add::<Users>(r);
     resources::add::<Groups>(r);
     tokens::add(r);
