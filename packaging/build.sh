@@ -98,7 +98,11 @@ for p in "${plugins[@]}"; do
     put 0644 "$artifacts/$file" "/usr/lib/vespene/plugins/$file"
     echo "$file" >>"$out/stock-plugins.txt"
 done
-strip --strip-unneeded "$stage/usr/bin/vespene" "$stage"/usr/lib/vespene/plugins/*.so
+# The namespace isolation's launcher (a bin of its plugin crate), found by
+# the plugin in ../lib/vespene from /usr/bin/vespene.
+put 0755 "$artifacts/vespene-namespace-launcher" /usr/lib/vespene/vespene-namespace-launcher
+strip --strip-unneeded "$stage/usr/bin/vespene" "$stage"/usr/lib/vespene/plugins/*.so \
+    "$stage/usr/lib/vespene/vespene-namespace-launcher"
 # Manual pages (vespene(1) and one per subcommand), made by the staged
 # binary from the same definitions as its --help.
 "$stage/usr/bin/vespene" __man-pages "$stage/usr/share/man/man1" ||
@@ -178,7 +182,7 @@ release) deb_z=(-Zxz -z6); rpm_payload=w6.xzdio ;;
 esac
 description="self-hosted build and deploy server (CI/CD)"
 long_description="Vespene runs builds of projects on workers: it checks the repository
-out, renders the build script (Jinja2), runs it in an isolation (bubblewrap
+out, renders the build script (Jinja2), runs it in an isolation (Linux
 namespaces or sudo as a build user), stores and streams its output and runs
 triggers. Pipelines chain projects into stages. Everything site-specific is
 a native plugin loaded from /usr/lib/vespene/plugins and
@@ -194,7 +198,8 @@ shlibs_dir=$(mktemp -d)
 mkdir -p "$shlibs_dir/debian"
 printf 'Source: vespene\n\nPackage: vespene\nArchitecture: any\n' >"$shlibs_dir/debian/control"
 shlibs=$(cd "$shlibs_dir" && dpkg-shlibdeps -O --warnings=0 \
-    "$debroot/usr/bin/vespene" "$debroot"/usr/lib/vespene/plugins/*.so)
+    "$debroot/usr/bin/vespene" "$debroot"/usr/lib/vespene/plugins/*.so \
+    "$debroot/usr/lib/vespene/vespene-namespace-launcher")
 rm -rf "$shlibs_dir"
 shlibs=${shlibs#shlibs:Depends=}
 {
@@ -203,7 +208,7 @@ shlibs=${shlibs#shlibs:Depends=}
     echo "Architecture: $deb_arch"
     echo "Maintainer: $maintainer"
     echo "Installed-Size: $(du -s -k --apparent-size --exclude=DEBIAN "$debroot" | cut -f1)"
-    echo "Depends: $shlibs, bubblewrap, openssh-client, passwd"
+    echo "Depends: $shlibs, openssh-client, passwd"
     echo "Recommends: sudo, git"
     echo "Suggests: subversion, postgresql-client"
     echo "Section: devel"

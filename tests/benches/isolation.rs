@@ -6,8 +6,8 @@
 //!   (the script runs directly) — the baseline;
 //! * **sudo**: the sudo plugin running the script as `nobody` (only when
 //!   root and `sudo` is installed);
-//! * **namespace**: the namespace plugin (bubblewrap; only where it can
-//!   start a sandbox).
+//! * **namespace**: the namespace plugin (its launcher,
+//!   `vespene-namespace-launcher`, built beside `vespene`).
 //!
 //! For each: builds per second through one worker (N builds queued at
 //! once, until all have ended), and queue → finished of single builds
@@ -138,14 +138,18 @@ fn main() {
     } else {
         eprintln!("sudo: not measured (needs root and sudo)");
     }
-    if have("bwrap") {
+    let launcher = vespene_e2e::harness::vespene_bin().with_file_name("vespene-namespace-launcher");
+    if launcher.is_file() {
         modes.push(Mode {
             label: "namespace",
             isolation: "namespace",
             user: "nobody".into(),
         });
     } else {
-        eprintln!("namespace: not measured (needs bubblewrap)");
+        eprintln!(
+            "namespace: not measured ({} is missing)",
+            launcher.display()
+        );
     }
     let began = Instant::now();
     let rows: Vec<(&Mode, Figures)> = modes

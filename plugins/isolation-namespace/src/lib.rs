@@ -1,17 +1,18 @@
 //! `vespene.plugins.isolation.namespace`: runs the build script in its own
 //! user, mount, PID, IPC and UTS namespaces (optionally network too),
-//! through bubblewrap (`bwrap`, Debian package `bubblewrap`). It needs
-//! neither root nor sudo: an ordinary worker user runs builds in an
-//! unprivileged user namespace.
+//! through its own launcher, `vespene-namespace-launcher`
+//! (`src/launcher/main.rs`, installed beside the `vespene` binary or in
+//! `/usr/lib/vespene`). It needs neither root, nor sudo, nor bubblewrap: an
+//! ordinary worker user runs builds in an unprivileged user namespace.
 //!
 //! What the build sees (`docs/security.md` has the whole table):
 //!
-//! * the host's file system read-only (`--ro-bind / /`), a fresh `/dev` and
-//!   a `/proc` of its own PID namespace;
+//! * the host's file system read-only (every mount, one recursive
+//!   `mount_setattr`), and a `/proc` of its own PID namespace;
 //! * its own build root, read-write, at the same path as outside; the
 //!   directory holding the other builds' roots is an empty tmpfs, so no
 //!   other root can be seen;
-//! * a private, empty `/tmp` (mode 1777);
+//! * a private, empty `/tmp` and `/dev/shm` (mode 1777);
 //! * neither the Vespene data directory, nor the settings directory, nor the
 //!   secrets key, nor the worker's home directory: each is covered by an
 //!   empty tmpfs (directories) or `/dev/null` (files). Parameter `hide` adds
@@ -22,27 +23,27 @@
 //!   (network on) and `namespace_offline` (network off).
 //!
 //! **No process outlives the build.** The script runs in a PID namespace
-//! whose first process is bwrap's init; when the script ends, or when the
-//! host kills bwrap on a stop or timeout (bwrap runs with
-//! `--die-with-parent`), that init dies and the kernel kills every process
-//! left in the namespace: `setsid`, double-forked daemons, `set -m` jobs
-//! and processes ignoring SIGTERM included.
+//! whose first process is the launcher's init; when the script ends, or
+//! when the host kills the launcher on a stop or timeout (the init dies
+//! with it, `PR_SET_PDEATHSIG`), that init dies and the kernel kills every
+//! process left in the namespace: `setsid`, double-forked daemons, `set -m`
+//! jobs and processes ignoring SIGTERM included.
 //!
 //! **Which user.** A worker that is not root runs the build as its own uid
 //! inside the user namespace (the pool's `sudo_user` is not used: changing
-//! user needs root). A root worker never runs builds as root: bwrap sets
-//! the namespaces up as root, then `setpriv` drops the script to the build
-//! user (the pool's `sudo_user`, else parameter `default_user`, `nobody`
-//! unless set; uid 0 is refused) with no capabilities and `no_new_privs`
-//! (setuid programs such as `sudo` cannot raise it again). The build root is
-//! handed to that user for the build (`lchown`, never following links) and
-//! given back to the worker's user in `end`, so a kept root is readable by
-//! the server only.
+//! user needs root). A root worker never runs builds as root: the launcher
+//! sets the namespaces up as root, then drops the script to the build user
+//! (the pool's `sudo_user`, else parameter `default_user`, `nobody` unless
+//! set; uid 0 is refused) with no supplementary groups, no capabilities and
+//! `no_new_privs` (setuid programs such as `sudo` cannot raise it again).
+//! The build root is handed to that user for the build (`lchown`, never
+//! following links) and given back to the worker's user in `end`, so a kept
+//! root is readable by the server only.
 //!
 //! `probe` (outside any build) starts a sandbox the way a build would and
 //! reports why it cannot when the kernel or the machine refuses (no
-//! bubblewrap, user namespaces disabled); `vespene up` uses it to choose
-//! this isolation for its default pool.
+//! launcher, user namespaces disabled); `vespene up` uses it to choose this
+//! isolation for its default pool.
 
 use serde::Deserialize;
 use std::os::unix::fs::lchown;
@@ -61,11 +62,9 @@ pub const DEFAULT_USER: &str = "nobody";
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 struct Params {
-    /// The bubblewrap program (a path, or a name looked up in PATH).
-    bwrap: String,
-    /// util-linux `setpriv`, which drops a root worker's builds to the
-    /// build user inside the sandbox.
-    setpriv: String,
+    /// The launcher program (`vespene-namespace-launcher`); blank: found
+    /// beside the `vespene` binary (see [`find_launcher`]).
+    launcher: String,
     /// Give the build the host's network; `false`: only a loopback of its own.
     network: bool,
     /// Cover the worker's home directory.
@@ -80,8 +79,7 @@ struct Params {
 impl Default for Params {
     fn default() -> Self {
         Params {
-            bwrap: "bwrap".into(),
-            setpriv: "setpriv".into(),
+            launcher: String::new(),
             network: true,
             hide_home: true,
             hide: Vec::new(),
@@ -115,99 +113,60 @@ pub struct Layout {
     pub drop_to: Option<(u32, u32)>,
 }
 
-/// The private `/tmp` every sandbox gets.
-const TMP: &str = "/tmp";
+/// The launcher's file name (`src/launcher/main.rs`).
+pub const LAUNCHER: &str = "vespene-namespace-launcher";
 
-/// The bubblewrap command line for `layout`.
-pub fn sandbox_argv(bwrap: &str, setpriv: &str, layout: &Layout) -> Vec<String> {
-    let mut a: Vec<String> = vec![bwrap.to_string()];
-    let mut push = |items: &[&str]| a.extend(items.iter().map(|s| s.to_string()));
-    if layout.drop_to.is_none() {
-        push(&["--unshare-user"]);
+/// Where the launcher is looked for when the `launcher` parameter is
+/// blank: beside the running program (`target/*/`), one directory up (a
+/// test binary in `target/*/deps/`), and `../lib/vespene` from it (the
+/// packages: `/usr/bin/vespene`, `/usr/lib/vespene/`).
+pub fn find_launcher() -> Result<PathBuf, String> {
+    let exe = std::env::current_exe().map_err(|e| format!("the running program: {e}"))?;
+    let dir = exe.parent().unwrap_or(Path::new("/"));
+    let candidates = [
+        dir.join(LAUNCHER),
+        dir.join("..").join(LAUNCHER),
+        dir.join("../lib/vespene").join(LAUNCHER),
+    ];
+    candidates
+        .iter()
+        .find(|c| c.is_file())
+        .cloned()
+        .ok_or_else(|| {
+            format!(
+                "{LAUNCHER} was not found beside {} nor in ../lib/vespene: install it, or set \
+                 the plugin's launcher parameter",
+                exe.display()
+            )
+        })
+}
+
+/// The launcher's command line for `layout`.
+pub fn sandbox_argv(launcher: &str, layout: &Layout) -> Vec<String> {
+    let mut a: Vec<String> = vec![launcher.to_string()];
+    match layout.drop_to {
+        Some((uid, gid)) => a.extend(["--drop".to_string(), format!("{uid}:{gid}")]),
+        None => a.push("--user-ns".into()),
     }
-    push(&[
-        "--unshare-pid",
-        "--unshare-ipc",
-        "--unshare-uts",
-        "--unshare-cgroup-try",
-    ]);
     if !layout.network {
-        push(&["--unshare-net"]);
+        a.push("--no-network".into());
     }
-    push(&[
-        "--die-with-parent",
-        "--new-session",
-        "--hostname",
-        "vespene-build",
-        "--ro-bind",
-        "/",
-        "/",
-        "--dev",
-        "/dev",
-        "--proc",
-        "/proc",
-        "--perms",
-        "1777",
-        "--tmpfs",
-        TMP,
-    ]);
-    let mut tmpfs: Vec<PathBuf> = vec![PathBuf::from(TMP)];
-    let hidden_dirs = outermost(&layout.hidden_dirs, &tmpfs);
+    // `/tmp` is covered anyway: what lies under it needs no cover.
+    let hidden_dirs = outermost(&layout.hidden_dirs, &[PathBuf::from("/tmp")]);
     for d in &hidden_dirs {
-        a.extend(["--tmpfs".to_string(), path_arg(d)]);
+        a.extend(["--hide-dir".to_string(), path_arg(d)]);
     }
-    tmpfs.extend(hidden_dirs);
     for f in &layout.hidden_files {
-        if !tmpfs.iter().any(|t| f.starts_with(t)) {
-            a.extend(["--ro-bind".to_string(), "/dev/null".into(), path_arg(f)]);
+        if !hidden_dirs.iter().any(|d| f.starts_with(d)) {
+            a.extend(["--hide-file".to_string(), path_arg(f)]);
         }
     }
-    // The other roots: an empty tmpfs over their directory. Directories
-    // that must be made inside an earlier tmpfs on the way there are
-    // created passable (0711), or a dropped build user could not reach
-    // its root by its path.
-    if let Some(base) = layout.root.parent().filter(|b| *b != Path::new("/")) {
-        let mut ancestors: Vec<&Path> = base
-            .ancestors()
-            .skip(1)
-            .filter(|p| tmpfs.iter().any(|t| p.starts_with(t) && p != t))
-            .collect();
-        ancestors.reverse();
-        for p in ancestors {
-            a.extend([
-                "--perms".to_string(),
-                "0711".into(),
-                "--dir".into(),
-                path_arg(p),
-            ]);
-        }
-        a.extend([
-            "--perms".to_string(),
-            "0711".into(),
-            "--tmpfs".into(),
-            path_arg(base),
-        ]);
-    }
-    let root = path_arg(&layout.root);
     a.extend([
-        "--bind".to_string(),
-        root.clone(),
-        root.clone(),
-        "--chdir".into(),
-        root,
+        "--root".to_string(),
+        path_arg(&layout.root),
         "--".into(),
+        layout.program.clone(),
     ]);
-    if let Some((uid, gid)) = layout.drop_to {
-        a.extend([
-            setpriv.to_string(),
-            format!("--reuid={uid}"),
-            format!("--regid={gid}"),
-            "--clear-groups".into(),
-            "--inh-caps=-all".into(),
-            "--".into(),
-        ]);
-    }
-    a.push(layout.program.clone());
     a
 }
 
@@ -373,13 +332,11 @@ impl NamespaceIsolation {
 impl Plugin for NamespaceIsolation {
     fn create(ctx: CreateContext<'_>) -> Result<Self, PluginError> {
         let params: Params = ctx.params()?;
-        for (key, value) in [("bwrap", &params.bwrap), ("setpriv", &params.setpriv)] {
-            if value.trim().is_empty() {
-                return Err(PluginError::invalid_params(format!(
-                    "{key} of '{}' is empty: name the program",
-                    ctx.name
-                )));
-            }
+        if !params.launcher.is_empty() && !Path::new(&params.launcher).is_absolute() {
+            return Err(PluginError::invalid_params(format!(
+                "launcher of '{}': '{}' is not an absolute path",
+                ctx.name, params.launcher
+            )));
         }
         if let Some(bad) = params.hide.iter().find(|p| !Path::new(p).is_absolute()) {
             return Err(PluginError::invalid_params(format!(
@@ -415,7 +372,8 @@ impl IsolationPlugin for NamespaceIsolation {
                 ))
             })?;
         }
-        let argv = sandbox_argv(&self.params.bwrap, &self.params.setpriv, &layout);
+        let launcher = self.launcher()?;
+        let argv = sandbox_argv(&launcher, &layout);
         self.host
             .run(&RunRequest {
                 argv,
@@ -427,8 +385,7 @@ impl IsolationPlugin for NamespaceIsolation {
             })
             .map_err(|e| {
                 PluginError::failed(format!(
-                    "could not start the build's sandbox with '{}': {e}",
-                    self.params.bwrap
+                    "could not start the build's sandbox with '{launcher}': {e}"
                 ))
             })
     }
@@ -447,7 +404,10 @@ impl IsolationPlugin for NamespaceIsolation {
     }
 
     fn probe(&self) -> Result<(), PluginError> {
-        let dir = std::env::temp_dir().join(format!("vespene-probe-{}", std::process::id()));
+        // One directory per call: probes may run at once (threads).
+        static CALLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let call = CALLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = std::env::temp_dir().join(format!("vespene-probe-{}-{call}", std::process::id()));
         let root = dir.join("root");
         std::fs::create_dir_all(&root)
             .map_err(|e| PluginError::failed(format!("probe: {}: {e}", root.display())))?;
@@ -458,6 +418,16 @@ impl IsolationPlugin for NamespaceIsolation {
 }
 
 impl NamespaceIsolation {
+    /// The launcher's path: the parameter, else [`find_launcher`].
+    fn launcher(&self) -> Result<String, PluginError> {
+        if !self.params.launcher.is_empty() {
+            return Ok(self.params.launcher.clone());
+        }
+        find_launcher()
+            .map(|p| path_arg(&p))
+            .map_err(PluginError::failed)
+    }
+
     fn probe_in(&self, root: &Path) -> Result<(), PluginError> {
         let drop_to = if worker_is_root() {
             let (_, uid, gid) =
@@ -470,24 +440,24 @@ impl NamespaceIsolation {
         };
         let layout = Layout {
             root: root.to_path_buf(),
-            program: "true".into(),
+            program: "/bin/true".into(),
             network: self.params.network,
             drop_to,
             ..Layout::default()
         };
-        let argv = sandbox_argv(&self.params.bwrap, &self.params.setpriv, &layout);
+        let launcher = self.launcher()?;
+        let argv = sandbox_argv(&launcher, &layout);
         let out = std::process::Command::new(&argv[0])
             .args(&argv[1..])
             .stdin(std::process::Stdio::null())
             .output()
-            .map_err(|e| PluginError::failed(format!("cannot run '{}': {e}", self.params.bwrap)))?;
+            .map_err(|e| PluginError::failed(format!("cannot run '{launcher}': {e}")))?;
         if out.status.success() {
             return Ok(());
         }
         let err = String::from_utf8_lossy(&out.stderr);
         Err(PluginError::failed(format!(
-            "'{}' cannot start a sandbox here ({}): {}",
-            self.params.bwrap,
+            "'{launcher}' cannot start a sandbox here ({}): {}",
             out.status,
             err.lines().last().unwrap_or("").trim()
         )))
@@ -498,7 +468,7 @@ export_plugin! {
     name: "vespene.plugins.isolation.namespace",
     kind: isolation,
     plugin: NamespaceIsolation,
-    description: "Runs the build script in its own user, mount, PID, IPC and UTS namespaces (bubblewrap), needing neither root nor sudo.",
+    description: "Runs the build script in its own user, mount, PID, IPC and UTS namespaces (its own launcher), needing neither root, sudo nor bubblewrap.",
 }
 
 #[cfg(test)]

@@ -1,5 +1,5 @@
 //! Unit tests: the sandbox's command line as data, and real sandboxes
-//! started the way the host starts them (where bubblewrap works).
+//! started the way the host starts them (the launcher built beside).
 
 use super::*;
 use std::process::{Command, Stdio};
@@ -16,22 +16,20 @@ fn layout(root: &str) -> Layout {
     }
 }
 
-/// The `--flag path` pairs of an argv, in order, for mount options.
-fn mounts(argv: &[String]) -> Vec<String> {
+/// The `--flag value` pairs of a launcher argv before `--`, in order.
+fn options(argv: &[String]) -> Vec<String> {
     let mut out = Vec::new();
-    let mut i = 0;
-    while i < argv.len() {
+    let mut i = 1;
+    while i < argv.len() && argv[i] != "--" {
         match argv[i].as_str() {
-            "--tmpfs" | "--dir" | "--proc" | "--dev" | "--chdir" => {
+            "--hide-dir" | "--hide-file" | "--root" | "--drop" => {
                 out.push(format!("{} {}", argv[i], argv[i + 1]));
                 i += 2;
             }
-            "--bind" | "--ro-bind" => {
-                out.push(format!("{} {} {}", argv[i], argv[i + 1], argv[i + 2]));
-                i += 3;
+            other => {
+                out.push(other.to_string());
+                i += 1;
             }
-            "--" => break,
-            _ => i += 1,
         }
     }
     out
@@ -39,16 +37,11 @@ fn mounts(argv: &[String]) -> Vec<String> {
 
 #[test]
 fn the_command_line_covers_what_the_build_must_not_see() {
-    // (layout change, expected mounts after `--ro-bind / / --dev --proc
-    // --tmpfs /tmp`)
+    // (layout change, expected options of the launcher)
     let cases: Vec<(Layout, Vec<&str>)> = vec![
         (
             layout("/var/lib/vespene-builds/7"),
-            vec![
-                "--tmpfs /var/lib/vespene-builds",
-                "--bind /var/lib/vespene-builds/7 /var/lib/vespene-builds/7",
-                "--chdir /var/lib/vespene-builds/7",
-            ],
+            vec!["--user-ns", "--root /var/lib/vespene-builds/7"],
         ),
         (
             Layout {
@@ -62,52 +55,20 @@ fn the_command_line_covers_what_the_build_must_not_see() {
                 ..layout("/var/lib/vespene-builds/7")
             },
             vec![
-                "--tmpfs /etc/vespene",
-                "--tmpfs /var/lib/vespene",
-                "--ro-bind /dev/null /srv/key",
-                "--tmpfs /var/lib/vespene-builds",
-                "--bind /var/lib/vespene-builds/7 /var/lib/vespene-builds/7",
-                "--chdir /var/lib/vespene-builds/7",
-            ],
-        ),
-        (
-            // A root inside a covered home and inside /tmp: the way there is
-            // made inside the tmpfs.
-            Layout {
-                hidden_dirs: vec!["/root".into()],
-                ..layout("/root/.local/share/vespene-builds/3")
-            },
-            vec![
-                "--tmpfs /root",
-                "--dir /root/.local",
-                "--dir /root/.local/share",
-                "--tmpfs /root/.local/share/vespene-builds",
-                "--bind /root/.local/share/vespene-builds/3 /root/.local/share/vespene-builds/3",
-                "--chdir /root/.local/share/vespene-builds/3",
-            ],
-        ),
-        (
-            layout("/tmp/e2e/b/3"),
-            vec![
-                "--dir /tmp/e2e",
-                "--tmpfs /tmp/e2e/b",
-                "--bind /tmp/e2e/b/3 /tmp/e2e/b/3",
-                "--chdir /tmp/e2e/b/3",
+                "--user-ns",
+                "--hide-dir /etc/vespene",
+                "--hide-dir /var/lib/vespene",
+                "--hide-file /srv/key",
+                "--root /var/lib/vespene-builds/7",
             ],
         ),
     ];
     for (l, expected) in cases {
-        let argv = sandbox_argv("bwrap", "setpriv", &l);
-        let got = mounts(&argv);
-        let mut want = vec!["--dev /dev", "--proc /proc", "--tmpfs /tmp"];
-        want.extend(expected);
-        let want: Vec<String> = want.iter().map(|s| s.to_string()).collect();
-        assert_eq!(&got[1..], &want[..], "{l:?}");
-        assert_eq!(got[0], "--ro-bind / /");
-        assert_eq!(argv.last().unwrap(), &l.program);
-        assert!(argv.contains(&"--unshare-user".to_string()));
-        assert!(argv.contains(&"--die-with-parent".to_string()));
-        assert!(!argv.contains(&"--unshare-net".to_string()));
+        let argv = sandbox_argv("/x/vespene-namespace-launcher", &l);
+        assert_eq!(argv[0], "/x/vespene-namespace-launcher");
+        assert_eq!(options(&argv), expected, "{l:?}");
+        let tail = &argv[argv.iter().position(|a| a == "--").unwrap() + 1..];
+        assert_eq!(tail, std::slice::from_ref(&l.program));
     }
 }
 
@@ -118,23 +79,12 @@ fn a_root_worker_drops_to_the_build_user_and_network_can_be_cut() {
         network: false,
         ..layout("/b/1")
     };
-    let argv = sandbox_argv("/usr/bin/bwrap", "/usr/bin/setpriv", &l);
-    assert_eq!(argv[0], "/usr/bin/bwrap");
-    assert!(!argv.contains(&"--unshare-user".to_string()));
-    assert!(argv.contains(&"--unshare-net".to_string()));
-    let tail = &argv[argv.iter().position(|a| a == "--").unwrap() + 1..];
+    let argv = sandbox_argv("/usr/lib/vespene/vespene-namespace-launcher", &l);
     assert_eq!(
-        tail,
-        [
-            "/usr/bin/setpriv",
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-            "--",
-            "/b/1/vespene_launch.sh"
-        ]
+        options(&argv),
+        ["--drop 65534:65534", "--no-network", "--root /b/1"]
     );
+    assert_eq!(argv.last().unwrap(), "/b/1/vespene_launch.sh");
 }
 
 #[test]
@@ -176,12 +126,13 @@ fn parameters_are_checked_at_create() {
         err.message.contains("'srv' is not an absolute path"),
         "{err}"
     );
-    assert!(make(json!({"bwrap": ""})).is_err());
+    let err = make(json!({"launcher": "bin/launcher"})).unwrap_err();
+    assert!(err.message.contains("not an absolute path"), "{err}");
     let err = make(json!({"netwerk": false})).unwrap_err();
     assert!(err.message.contains("netwerk"), "{err}");
 }
 
-/// Whether bubblewrap can start a sandbox here; in CI its absence fails.
+/// Whether the launcher can start a sandbox here; in CI its absence fails.
 fn sandbox_works() -> bool {
     let th = TestHost::unsupported();
     let p = NamespaceIsolation::create(CreateContext {
@@ -232,7 +183,7 @@ fn root_with(script: &str) -> Root {
 /// Runs the sandbox of `layout` as the host would: own process group.
 fn spawn(layout: &Layout) -> std::process::Child {
     use std::os::unix::process::CommandExt;
-    let argv = sandbox_argv("bwrap", "setpriv", layout);
+    let argv = sandbox_argv(&find_launcher().unwrap().display().to_string(), layout);
     Command::new(&argv[0])
         .args(&argv[1..])
         .current_dir(&layout.root)
@@ -299,7 +250,10 @@ fn a_build_sees_its_root_and_nothing_private() {
     for unwanted in ["TOPSECRET", "DIR-SHOWN", "OTHERS-SHOWN"] {
         assert!(!text.contains(unwanted), "{unwanted} in:\n{text}");
     }
-    assert!(text.contains("bwrap"), "pid 1 is bwrap's init:\n{text}");
+    assert!(
+        text.contains("vespene-namespace-launcher"),
+        "pid 1 is the launcher's init:\n{text}"
+    );
     if let Some((uid, _)) = dropped() {
         assert!(text.starts_with(&format!("{uid}\n")), "{text}");
     }
@@ -461,7 +415,7 @@ fn the_host_runs_the_sandbox_with_the_projects_timeout() {
     });
     let p = NamespaceIsolation::create(CreateContext {
         name: "namespace",
-        params: json!({"bwrap": "/opt/bwrap"}),
+        params: json!({"launcher": "/opt/launcher"}),
         host: th.host(),
     })
     .unwrap();
@@ -477,7 +431,7 @@ fn the_host_runs_the_sandbox_with_the_projects_timeout() {
     assert!(p.execute(&req).unwrap().success());
     let runs = seen.lock().unwrap();
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0].argv[0], "/opt/bwrap");
+    assert_eq!(runs[0].argv[0], "/opt/launcher");
     assert_eq!(runs[0].timeout_secs, Some(60));
     assert_eq!(runs[0].stream, Stream::Output);
     let bad = IsolationRequest {
