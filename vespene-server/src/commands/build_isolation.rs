@@ -3,7 +3,8 @@
 //! allows:
 //!
 //! 1. the `namespace` entry when its plugin's `probe` starts a sandbox here
-//!    (bubblewrap installed, user namespaces allowed): no root, no sudo;
+//!    (its launcher found, namespaces allowed by the kernel): no root, no
+//!    sudo;
 //! 2. else, when running as root with `sudo` installed, the `sudo` entry
 //!    with a dedicated build user;
 //! 3. else the `sudo` entry as the current user, which runs the script
@@ -96,7 +97,7 @@ pub fn choose(app: &App) -> Choice {
     let summary = if root {
         format!(
             "NOT ISOLATED: builds would run as root, which the sudo isolation refuses unless \
-             its allow_root is set; install bubblewrap or sudo (namespaces unavailable: \
+             its allow_root is set; install sudo or allow namespaces (unavailable here: \
              {why_not})"
         )
     } else {
