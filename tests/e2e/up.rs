@@ -208,7 +208,10 @@ fn as_root_with_a_private_home_the_first_build_succeeds_without_sudo() {
     std::fs::set_permissions(&home, std::fs::Permissions::from_mode(0o700)).unwrap();
     let data = home.join(".local/share/vespene");
     let mut cmd = sb.command();
-    cmd.env("HOME", &home).args(["up", "--data-dir"]).arg(&data);
+    // Any free port: the `up` tests run side by side.
+    cmd.env("HOME", &home)
+        .args(["up", "--bind", "127.0.0.1:0", "--data-dir"])
+        .arg(&data);
     let (child, banner) = up_with(cmd);
     assert!(banner.contains("isolation       namespaces"), "{banner}");
     assert!(
@@ -272,7 +275,7 @@ fn a_second_terminal_needs_no_exports() {
             .current_dir(&home);
         c
     };
-    let (child, banner) = up_with(as_nobody(&["up"]));
+    let (child, banner) = up_with(as_nobody(&["up", "--bind", "127.0.0.1:0"]));
     let data = home.join(".local/share/vespene");
     assert!(
         banner.contains(&format!("data directory  {}", data.display())),
