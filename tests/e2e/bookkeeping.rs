@@ -27,7 +27,13 @@ fn each_backend(settings: &str, test: impl Fn(EngineSandbox)) {
     }
 }
 
-fn user(app: &vespene_core::app::App, name: &str, superuser: bool, groups: Vec<i64>) -> i64 {
+/// A user made by the system (shared by the e2e modules that need people).
+pub(crate) fn user(
+    app: &vespene_core::app::App,
+    name: &str,
+    superuser: bool,
+    groups: Vec<i64>,
+) -> i64 {
     app.ops
         .users()
         .create(
@@ -41,6 +47,16 @@ fn user(app: &vespene_core::app::App, name: &str, superuser: bool, groups: Vec<i
         )
         .unwrap()
         .user
+        .id
+}
+
+/// A group made by the system.
+pub(crate) fn group(app: &vespene_core::app::App, name: &str) -> i64 {
+    app.ops
+        .groups()
+        .create(&Actor::System, &GroupInput { name: name.into() })
+        .unwrap()
+        .group
         .id
 }
 

@@ -6,6 +6,7 @@
 //! prefix) and checks every request, with real git repositories on
 //! file:// as the clone URLs.
 
+use crate::bookkeeping::group;
 use crate::scm_common::{commit, git};
 use diesel::prelude::*;
 use serde_json::Value;
@@ -19,9 +20,7 @@ use vespene_core::authz::Actor;
 use vespene_core::db::builds::BuildStatus;
 use vespene_core::db::output::OutputStream;
 use vespene_core::engine::import::apply::NAME_TAKEN;
-use vespene_core::ops::{
-    GroupInput, OrganizationInput, ProjectInput, ServiceLoginInput, StageInput,
-};
+use vespene_core::ops::{OrganizationInput, ProjectInput, ServiceLoginInput, StageInput};
 use vespene_e2e::engine::{Backend, EngineSandbox, backends, kill};
 
 const TOKEN: &str = "ghp_organization-token-0123456789";
@@ -259,15 +258,6 @@ fn project_named(app: &App, name: &str) -> vespene_core::ops::ProjectDetail {
         .id_by_name(&Actor::System, name)
         .unwrap_or_else(|e| panic!("no project '{name}': {e}"));
     app.ops.projects().get(&Actor::System, id).unwrap()
-}
-
-fn group(app: &App, name: &str) -> i64 {
-    app.ops
-        .groups()
-        .create(&Actor::System, &GroupInput { name: name.into() })
-        .unwrap()
-        .group
-        .id
 }
 
 fn org_row(app: &App, id: i64) -> vespene_core::ops::Organization {

@@ -6,11 +6,12 @@
 //! through the command line and the REST API. `bookkeeping.rs` holds the
 //! first cases found; these tables complete them with every role and door.
 
+use crate::bookkeeping::{group, user};
 use serde_json::{Value, json};
 use vespene_core::app::App;
 use vespene_core::authz::Actor;
 use vespene_core::db::builds::BuildStatus;
-use vespene_core::ops::{GroupInput, ProjectInput, UserInput};
+use vespene_core::ops::ProjectInput;
 use vespene_e2e::engine::{EngineSandbox, backends};
 use vespene_e2e::http::{Client, Server};
 
@@ -18,32 +19,6 @@ const AUTHZ: &str = r#"
 [plugins.authorization]
 ownership = ["vespene.plugins.authorization.ownership", { filter_view = true }]
 "#;
-
-fn user(app: &App, name: &str, superuser: bool, groups: Vec<i64>) -> i64 {
-    app.ops
-        .users()
-        .create(
-            &Actor::System,
-            &UserInput {
-                username: name.into(),
-                is_superuser: superuser,
-                groups,
-                ..Default::default()
-            },
-        )
-        .unwrap()
-        .user
-        .id
-}
-
-fn group(app: &App, name: &str) -> i64 {
-    app.ops
-        .groups()
-        .create(&Actor::System, &GroupInput { name: name.into() })
-        .unwrap()
-        .group
-        .id
-}
 
 /// Each person's API token.
 fn client(app: &App, server: &Server, id: i64) -> Client {
