@@ -326,3 +326,91 @@ fn one_runner_child_serves_many_builds_and_is_replaced_after_a_crash_or_a_stop()
         assert_ne!(pids[5], pids[0], "{pids:?}");
     }
 }
+
+/// The worker's runner child for the build, found by its parent and its
+/// hidden subcommand.
+fn runner_child_of(worker: u32) -> Option<i32> {
+    std::fs::read_dir("/proc").ok()?.flatten().find_map(|e| {
+        let pid: i32 = e.file_name().to_string_lossy().parse().ok()?;
+        let stat = std::fs::read_to_string(e.path().join("stat")).ok()?;
+        let ppid: u32 = stat
+            .rsplit_once(')')?
+            .1
+            .split_whitespace()
+            .nth(1)?
+            .parse()
+            .ok()?;
+        let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+        (ppid == worker && cmdline.windows(12).any(|w| w == b"__run-build\0")).then_some(pid)
+    })
+}
+
+/// A runner child that cannot end a timed-out script itself (here: it is
+/// stopped with SIGSTOP while the script runs) is killed by the worker
+/// past the project's timeout: the build is a FAILURE that says so, the
+/// script's processes are gone and the worker takes the next build.
+#[test]
+fn a_runner_child_that_stalls_past_the_timeout_is_killed_by_the_worker() {
+    let Some(es) = EngineSandbox::new(vespene_e2e::engine::Backend::Sqlite, "") else {
+        return;
+    };
+    let app = es.app();
+    let pool = es.pool(&app, "main");
+    let marker = format!("1000.{}", std::process::id() % 100_000);
+    let project = es.project_with(
+        &app,
+        vespene_core::ops::ProjectInput {
+            name: "stalls".into(),
+            worker_pool_id: pool,
+            timeout: 1,
+            script: format!("#!/bin/sh\necho started\nsleep {marker}\n"),
+            ..Default::default()
+        },
+    );
+    let fine = es.project(&app, "fine", pool, "#!/bin/sh\necho fine\n");
+    let worker = es.worker("main", &["--max-builds", "2"]);
+    let id = start_project(&app, &Actor::System, project, &StartRequest::default())
+        .unwrap()
+        .build
+        .id;
+    let deadline = Instant::now() + WAIT;
+    while !es
+        .output(&app, id, OutputStream::Output)
+        .contains("started")
+    {
+        assert!(Instant::now() < deadline, "build {id} never printed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let child = runner_child_of(worker.id()).expect("the worker's runner child");
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child),
+        nix::sys::signal::Signal::SIGSTOP,
+    )
+    .unwrap();
+    // 1 minute of timeout and the worker's 45 s, with room for a loaded
+    // machine; without the worker's backstop it would run for ever.
+    let b = es.wait_build(&app, id, Duration::from_secs(180));
+    let messages = es.output(&app, id, OutputStream::Messages);
+    assert_eq!(b.status(), BuildStatus::Failure, "{messages}");
+    assert!(
+        messages
+            .contains("did not end the build within 45 s of the project's timeout and was killed"),
+        "{messages}"
+    );
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &format!("sleep {marker}")])
+        .output()
+        .unwrap();
+    assert!(
+        left.stdout.is_empty(),
+        "the script outlived its build: {}",
+        String::from_utf8_lossy(&left.stdout)
+    );
+    let next = start_project(&app, &Actor::System, fine, &StartRequest::default())
+        .unwrap()
+        .build
+        .id;
+    let b = es.wait_build(&app, next, WAIT);
+    vespene_e2e::engine::finish(worker);
+    assert_eq!(b.status(), BuildStatus::Success);
+}
