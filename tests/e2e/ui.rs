@@ -418,6 +418,14 @@ fn web_ui_in_a_browser(backend: Backend) {
     };
     non_superuser(&b, &server, &es, &others, bob.id);
     shot(&b, "bob-projects", 1280);
+    // Organizations are listed to him, not linked (their pages are not his).
+    b.goto(&url("/ui/organizations"));
+    b.find("h1");
+    shot(&b, "bob-organizations", 1280);
+    b.set_width(360);
+    assert!(!b.scrolls_sideways(), "bob's organizations scroll sideways");
+    shot(&b, "bob-organizations", 360);
+    b.set_width(1280);
     // The map of a pipeline he may see, whose projects he may not.
     b.goto(&url(&format!("/ui/pipelines/{pipeline}/map")));
     b.find("#stage-3");
@@ -552,8 +560,17 @@ fn non_superuser(b: &Browser, server: &Server, es: &EngineSandbox, o: &Others, b
             r.may_create,
             "{here}: the list's New button"
         );
-        let listed = b.count(&format!("a[href='/ui/{path}/{id}/detail']"));
-        assert_eq!(listed > 0, r.listed, "{here}: listed to bob");
+        let names = b.script(
+            "return Array.from(document.querySelectorAll('td[data-label=Name]')).map(e => e.textContent.trim());",
+            json!([]),
+        );
+        let listed = names
+            .as_array()
+            .is_some_and(|n| n.iter().any(|n| n.as_str() == Some(r.name.as_str())));
+        assert_eq!(listed, r.listed, "{here}: listed to bob: {names}");
+        // Linked only where bob may open it (no link to a 404).
+        let linked = b.count(&format!("a[href='/ui/{path}/{id}/detail']"));
+        assert_eq!(linked > 0, r.visible, "{here}: linked to its detail page");
         assert_eq!(
             buttons(b, path, id),
             (0, 0),

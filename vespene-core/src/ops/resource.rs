@@ -12,7 +12,7 @@ use crate::db::users::{UserInput, Users};
 use crate::db::{DbConn, Paged};
 use std::collections::HashMap;
 use std::marker::PhantomData;
-use vespene_plugin_api::kinds::authorization::{Action, ObjectFacts};
+use vespene_plugin_api::kinds::authorization::{Action, Filter, ObjectFacts};
 
 /// The operations on objects of kind `A` (`ops.projects()` …).
 pub struct Resource<'a, A: Aggregate> {
@@ -259,6 +259,36 @@ impl<'a, A: Aggregate> Resource<'a, A> {
         let authz = self.ops.authz.filter(actor, Action::List, A::KIND);
         let mut conn = self.ops.db.conn()?;
         Ok(A::list(&mut conn, filter, &authz, self.ops.page(page))?)
+    }
+
+    /// Which of `ids` (rows `actor` was listed) `actor` may also open: a
+    /// list may show more than the detail pages do (organizations are
+    /// listed for everyone, opened by superusers only), and a page must
+    /// not link to what answers "not found". When the plugins' view
+    /// filter is the list filter, every listed row passes it and only the
+    /// per-object check could refuse, which the detail page still makes;
+    /// otherwise each row is checked as `get` would.
+    pub fn viewable(&self, actor: &Actor, ids: &[i64]) -> Result<Vec<bool>, OpError> {
+        if *actor == Actor::System {
+            return Ok(vec![true; ids.len()]);
+        }
+        let view = self.ops.authz.filter(actor, Action::View, A::KIND);
+        if view == Filter::Nothing {
+            return Ok(vec![false; ids.len()]);
+        }
+        if view == self.ops.authz.filter(actor, Action::List, A::KIND) {
+            return Ok(vec![true; ids.len()]);
+        }
+        let mut conn = self.ops.db.conn()?;
+        ids.iter()
+            .map(
+                |id| match self.authorize(&mut conn, actor, Action::View, *id) {
+                    Ok(_) => Ok(true),
+                    Err(OpError::NotFound { .. } | OpError::Denied { .. }) => Ok(false),
+                    Err(e) => Err(e),
+                },
+            )
+            .collect()
     }
 }
 

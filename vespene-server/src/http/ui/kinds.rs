@@ -410,15 +410,19 @@ async fn list<K: UiKind>(
             .iter()
             .map(|r| serde_json::to_value(r).unwrap_or_default())
             .collect();
-        for row in &mut rows {
+        let ids: Vec<i64> = paged.items.iter().map(HasId::id).collect();
+        let viewable = app.ops.resource::<K>().viewable(&actor, &ids)?;
+        for (row, viewable) in rows.iter_mut().zip(viewable) {
             let id = row["id"].as_i64().unwrap_or(0);
             let name = row[K::NAME].clone();
             if let Some(m) = row.as_object_mut() {
                 m.insert("_name".into(), name);
-                m.insert(
-                    "_href".into(),
-                    format!("/ui/{}/{id}/detail", K::PATH).into(),
-                );
+                if viewable {
+                    m.insert(
+                        "_href".into(),
+                        format!("/ui/{}/{id}/detail", K::PATH).into(),
+                    );
+                }
                 if K::PATH == "pipelines" {
                     m.insert(
                         "map".into(),
