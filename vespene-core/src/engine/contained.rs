@@ -23,8 +23,7 @@
 //! messages), `S` (store everything before the build is recorded as ended;
 //! answered `synced` or `lost <why>` on the child's standard input),
 //! `P<n>` (post trigger `n` starts; `P-` once they are done), `K<call>[\t<why>]`
-//! (the call that is killing the child), `T<ms>` / `T-` (the script may
-//! run this many more milliseconds; its phase ended), `F<why>` (the child's own failure,
+//! (the call that is killing the child), `F<why>` (the child's own failure,
 //! a message; the child exits after it), `D` (this build is done; the
 //! child waits for its next `run` line). A child that said nothing but `F`
 //! never began the build, and another child is started for it. Worker →
@@ -65,13 +64,6 @@ const PIPE_FD: i32 = 3;
 
 /// How long the worker waits, after a stop, beyond the child's own grace.
 const STOP_BACKSTOP: Duration = Duration::from_secs(5);
-
-/// How long the worker waits, after the project's timeout, for the runner
-/// child to end the script itself: beyond the 30 s the isolation call is
-/// given past the timeout (see `runner`), the stop grace and the backstop.
-/// A child that has not by then (stalled, stopped, deadlocked) is killed
-/// and the build recorded as timed out.
-const TIMEOUT_BACKSTOP: Duration = Duration::from_secs(30 + 10 + 5);
 
 /// What a runner child is asked to do.
 #[derive(Debug, Clone)]
@@ -138,8 +130,6 @@ struct ChildEnd {
     /// It said anything of the build (`F`, its own failure, does not
     /// count): a child that dies before that never ran any part of it.
     heard: bool,
-    /// When the script must have ended, while it runs (`T`).
-    script_deadline: Option<Instant>,
 }
 
 impl ChildEnd {
@@ -255,16 +245,6 @@ impl Supervisor<'_> {
                 ));
                 kill_group(pgid);
             }
-            let timeout_overdue = end
-                .script_deadline
-                .is_some_and(|d| Instant::now() > d + TIMEOUT_BACKSTOP);
-            if exited_at.is_none() && timeout_overdue && end.killed.is_none() {
-                end.killed = Some(format!(
-                    "did not end the build within {} s of the project's timeout and was killed",
-                    TIMEOUT_BACKSTOP.as_secs()
-                ));
-                kill_group(pgid);
-            }
         }
         // No stop reaches the child from here on; one that did before
         // was noted first (see `run_build`'s `on_stop`).
@@ -304,12 +284,6 @@ impl Supervisor<'_> {
                     None => (text.to_string(), None),
                 };
                 end.call = Some((call, why));
-            }
-            Some(b'T') => {
-                end.script_deadline = text
-                    .parse::<u64>()
-                    .ok()
-                    .map(|ms| Instant::now() + Duration::from_millis(ms));
             }
             Some(b'D') => end.done = true,
             _ => {}
@@ -741,7 +715,6 @@ fn serve(
         stopping: false,
     });
     let progress_pipe = pipe.clone();
-    let timer_pipe = pipe.clone();
     let io = RunnerIo {
         store: Box::new(PipeStore {
             pipe: pipe.clone(),
@@ -756,13 +729,6 @@ fn serve(
                 format!("P{i}\n")
             };
             let _ = progress_pipe.lock().unwrap().write_all(text.as_bytes());
-        }),
-        timer: Box::new(move |left| {
-            let text = match left {
-                Some(left) => format!("T{}\n", left.as_millis()),
-                None => "T-\n".to_string(),
-            };
-            let _ = timer_pipe.lock().unwrap().write_all(text.as_bytes());
         }),
     };
     let who = Claimer {

@@ -250,7 +250,6 @@ struct Run<'a> {
     /// call before the build ends (a hung pre trigger included).
     build_deadline: Deadline,
     progress: Box<dyn Fn(usize)>,
-    timer: Box<dyn Fn(Option<Duration>)>,
 }
 
 impl Run<'_> {
@@ -607,7 +606,6 @@ impl Run<'_> {
 
     fn set_deadline(&self, deadline: Option<Instant>) {
         *self.deadline.borrow_mut() = deadline;
-        (self.timer)(deadline.map(|d| d.saturating_duration_since(Instant::now())));
     }
 }
 
@@ -619,10 +617,6 @@ pub struct RunnerIo {
     pub unbatched: bool,
     /// Told the index of each post trigger before it runs.
     pub progress: Box<dyn Fn(usize)>,
-    /// Told how long the script may still run when its phase begins
-    /// (`None` when it ended): the worker's backstop should the runner
-    /// child not end it itself.
-    pub timer: Box<dyn Fn(Option<Duration>)>,
 }
 
 impl RunnerIo {
@@ -633,7 +627,6 @@ impl RunnerIo {
             store: Box::new(DbLogStore::spawn(&app.db, &app.waker, build_id, patience)),
             unbatched: false,
             progress: Box::new(|_| {}),
-            timer: Box::new(|_| {}),
         }
     }
 }
@@ -766,7 +759,6 @@ fn prepare<'a>(
         last_exit,
         build_deadline,
         progress: io.progress,
-        timer: io.timer,
     };
     Ok((run, pool, names))
 }
