@@ -23,7 +23,7 @@
 //! messages), `S` (store everything before the build is recorded as ended;
 //! answered `synced` or `lost <why>` on the child's standard input),
 //! `P<n>` (post trigger `n` starts; `P-` once they are done), `T<secs>` (the
-//! script phase starts the project's timeout), `K<call>[\t<why>]`
+//! script phase starts the project's timeout; `T-` it is over), `K<call>[\t<why>]`
 //! (the call that is killing the child), `F<why>` (the child's own failure,
 //! a message; the child exits after it), `D` (this build is done; the
 //! child waits for its next `run` line). A child that said nothing but `F`
@@ -32,8 +32,9 @@
 //!
 //! The worker backs up the child's own limits: a child still running
 //! [`STOP_BACKSTOP`] past the stop's grace, or [`TIMEOUT_BACKSTOP`] past the
-//! project's timeout before it recorded the build's end, has its process
-//! group killed; the latter build ends as a timed-out one.
+//! project's timeout before it recorded the build's end (unless the script
+//! phase was over in time), has its process group killed; the latter build
+//! ends as a timed-out one.
 //!
 //! A child that dies before the build is recorded as ended: the worker
 //! records FAILURE (ABORTED when stopped) with the reason, then a fresh
@@ -317,6 +318,12 @@ impl Supervisor<'_> {
                 end.call = Some((call, why));
             }
             Some(b'D') => end.done = true,
+            // The script phase is over in time: what follows is bounded by
+            // the call deadlines and the orphan deadline, not the timeout
+            // (a slow database must not turn a success into a timeout).
+            Some(b'T') if &*text == "-" => {
+                end.deadline = end.deadline.filter(|(at, _)| Instant::now() >= *at);
+            }
             Some(b'T') => {
                 let secs: u64 = text.parse().unwrap_or(0);
                 let minutes = i32::try_from(secs / 60).unwrap_or(i32::MAX);
@@ -775,11 +782,12 @@ fn serve(
         }),
         timer: {
             let pipe = pipe.clone();
-            Box::new(move |secs| {
-                let _ = pipe
-                    .lock()
-                    .unwrap()
-                    .write_all(format!("T{secs}\n").as_bytes());
+            Box::new(move |secs: Option<u64>| {
+                let line = match secs {
+                    Some(s) => format!("T{s}\n"),
+                    None => "T-\n".to_string(),
+                };
+                let _ = pipe.lock().unwrap().write_all(line.as_bytes());
             })
         },
     };

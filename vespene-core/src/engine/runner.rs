@@ -250,7 +250,7 @@ struct Run<'a> {
     /// call before the build ends (a hung pre trigger included).
     build_deadline: Deadline,
     progress: Box<dyn Fn(usize)>,
-    timer: Box<dyn Fn(u64)>,
+    timer: Box<dyn Fn(Option<u64>)>,
 }
 
 impl Run<'_> {
@@ -541,9 +541,10 @@ impl Run<'_> {
         // The project's timeout bounds everything the script phase runs.
         let started = Instant::now();
         self.set_deadline(Some(started + Duration::from_secs(timeout_secs)));
-        (self.timer)(timeout_secs);
+        (self.timer)(Some(timeout_secs));
         let executed = call(iso_ops::EXECUTE);
         self.set_deadline(None);
+        (self.timer)(None);
         let end = call(iso_ops::END);
         let ending = match executed.and_then(|text| {
             serde_json::from_str::<RunOutcome>(&text)
@@ -609,8 +610,9 @@ pub struct RunnerIo {
     /// Told the index of each post trigger before it runs.
     pub progress: Box<dyn Fn(usize)>,
     /// Told the project's timeout, in seconds, when the script phase
-    /// starts it (the worker's backstop, see `contained`).
-    pub timer: Box<dyn Fn(u64)>,
+    /// starts it, and `None` when the script phase is over (the worker's
+    /// backstop, see `contained`).
+    pub timer: Box<dyn Fn(Option<u64>)>,
 }
 
 impl RunnerIo {
