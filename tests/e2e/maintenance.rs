@@ -223,12 +223,8 @@ fn tutorial_objects_are_idempotent_and_its_pipeline_runs_to_completion() {
             )
             .unwrap()
             .worker_pool;
-        // Namespaces where bubblewrap works (CI installs it), else sudo.
-        let namespaces = std::process::Command::new("bwrap")
-            .args(["--unshare-user", "--unshare-pid", "--ro-bind", "/", "/"])
-            .args(["--proc", "/proc", "true"])
-            .status()
-            .is_ok_and(|s| s.success());
+        // Namespaces where the launcher can start a sandbox, else sudo.
+        let namespaces = vespene_e2e::harness::namespaces_work();
         let expected_isolation = if namespaces { "namespace" } else { "sudo" };
         assert_eq!(pool.isolation_method, expected_isolation);
         let expected_user = if nix::unistd::geteuid().is_root() {

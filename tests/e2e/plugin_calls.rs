@@ -312,6 +312,12 @@ fn one_runner_child_serves_many_builds_and_is_replaced_after_a_crash_or_a_stop()
         let b = es.wait_build(&app, stopped, WAIT);
         assert_eq!(b.status(), BuildStatus::Aborted);
         run(fine, BuildStatus::Success);
+        // The success trigger runs after the build is recorded as ended:
+        // the last one may still be on its way.
+        let deadline = Instant::now() + WAIT;
+        while marked_pids(&mark).len() < 6 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
         vespene_e2e::engine::kill(worker);
 
         let pids = marked_pids(&mark);
@@ -324,5 +330,114 @@ fn one_runner_child_serves_many_builds_and_is_replaced_after_a_crash_or_a_stop()
         // …and another after the stop.
         assert_ne!(pids[5], pids[4], "{pids:?}");
         assert_ne!(pids[5], pids[0], "{pids:?}");
+    }
+}
+
+/// The children of `pid` whose command line has `word`.
+fn children_with(pid: u32, word: &str) -> Vec<i32> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(child) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let parent = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .and_then(|(_, r)| r.split_whitespace().nth(1).map(String::from))
+            });
+        let cmd = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if parent == Some(pid.to_string()) && cmd.split(|b| *b == 0).any(|a| a == word.as_bytes()) {
+            found.push(child);
+        }
+    }
+    found
+}
+
+#[test]
+fn the_worker_ends_a_build_at_its_timeout_when_the_runner_child_cannot() {
+    // The runner child enforces the project's timeout; one that cannot
+    // (here: frozen with SIGSTOP, its watchdog thread too, as a stalled
+    // kill of the script would leave it) is killed by the worker 40 s
+    // past the deadline, and the build ends as a timed-out one with the
+    // output printed before kept. The worker goes on with a fresh child.
+    for backend in backends() {
+        let Some(es) = sandbox(backend, "") else {
+            continue;
+        };
+        let app = es.app();
+        let pool = es.pool(&app, "main");
+        let marker = format!("1000.{:06}", std::process::id() % 1_000_000);
+        let stuck = es.project_with(
+            &app,
+            vespene_core::ops::ProjectInput {
+                name: "stuck".into(),
+                worker_pool_id: pool,
+                timeout: 1,
+                script: format!("#!/bin/sh\necho started\nsleep {marker}\n"),
+                ..Default::default()
+            },
+        );
+        let fine = es.project(&app, "fine", pool, "#!/bin/sh\necho fine\n");
+        let worker = es.worker("main", &["--max-builds", "2"]);
+        let id = start_project(&app, &Actor::System, stuck, &StartRequest::default())
+            .unwrap()
+            .build
+            .id;
+        let deadline = Instant::now() + WAIT;
+        while !es
+            .output(&app, id, OutputStream::Output)
+            .contains("started")
+        {
+            assert!(Instant::now() < deadline, "build {id} never started");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let started = Instant::now();
+        let runners = children_with(worker.id(), vespene_core::engine::contained::SUBCOMMAND);
+        assert_eq!(runners.len(), 1, "{runners:?}");
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(runners[0]),
+            nix::sys::signal::Signal::SIGSTOP,
+        )
+        .unwrap();
+        let b = es.wait_build(&app, id, Duration::from_secs(180));
+        let took = started.elapsed();
+        let output = es.output(&app, id, OutputStream::Output);
+        let messages = es.output(&app, id, OutputStream::Messages);
+        assert_eq!(b.status(), BuildStatus::Failure, "{messages}");
+        assert_eq!(b.return_code, Some(124), "{messages}");
+        // The minute of the timeout and the worker's 40 s, give or take
+        // the time the script took to say it started.
+        assert!(
+            took > Duration::from_secs(95) && took < Duration::from_secs(130),
+            "{took:?}"
+        );
+        assert!(output.contains("started"), "{output}");
+        assert!(
+            output.contains("build timed out after 1 minute (the project's timeout)"),
+            "{output}"
+        );
+        assert!(
+            messages.contains(
+                "build timed out after 1 minute (the project's timeout) and was killed; \
+                 the build's runner process was still running 40 s after the project's \
+                 timeout and was killed"
+            ),
+            "{messages}"
+        );
+        // The script it left was killed with it.
+        let left = std::process::Command::new("pgrep")
+            .args(["-f", &format!("sleep {marker}")])
+            .output()
+            .unwrap();
+        assert!(left.stdout.is_empty(), "left: {:?}", left.stdout);
+        // The next build runs in a fresh child.
+        let next = start_project(&app, &Actor::System, fine, &StartRequest::default())
+            .unwrap()
+            .build
+            .id;
+        let b = es.wait_build(&app, next, WAIT);
+        vespene_e2e::engine::finish(worker);
+        assert_eq!(b.status(), BuildStatus::Success);
     }
 }

@@ -37,15 +37,9 @@ fn have(program: &str) -> bool {
 }
 
 fn namespaces_work() -> bool {
-    let ok = have("bwrap")
-        && std::process::Command::new("bwrap")
-            .args(["--unshare-user", "--unshare-pid", "--ro-bind", "/", "/"])
-            .args(["--proc", "/proc", "true"])
-            .status()
-            .is_ok_and(|s| s.success());
     need(
-        "bubblewrap with user namespaces (apt-get install bubblewrap)",
-        ok,
+        "namespaces (vespene-namespace-launcher starting a sandbox)",
+        vespene_e2e::harness::namespaces_work(),
     )
 }
 

@@ -157,17 +157,13 @@ fn up_starts_runs_a_build_and_stops() {
 }
 
 fn have_namespaces() -> bool {
-    let ok = std::process::Command::new("bwrap")
-        .args(["--unshare-user", "--unshare-pid", "--ro-bind", "/", "/"])
-        .args(["--proc", "/proc", "true"])
-        .status()
-        .is_ok_and(|s| s.success());
+    let ok = vespene_e2e::harness::namespaces_work();
     if !ok {
         assert!(
             std::env::var("CI").map_or(true, |v| v != "true"),
-            "bubblewrap with user namespaces is needed in CI"
+            "namespaces (vespene-namespace-launcher starting a sandbox) are needed in CI"
         );
-        eprintln!("SKIPPED: needs bubblewrap with user namespaces");
+        eprintln!("SKIPPED: needs namespaces (vespene-namespace-launcher starting a sandbox)");
     }
     ok
 }

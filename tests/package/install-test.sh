@@ -113,7 +113,7 @@ echo "== install, run, upgrade, remove, purge the .deb in it" >&2
 container=vespene-pkg-test-$$
 # No network: everything the package needs is in the image. Mount
 # namespaces (for run-unit's sandboxing), unprivileged user namespaces and
-# an unmasked /proc (for bubblewrap) need these options.
+# an unmasked /proc (for the namespace launcher's own /proc) need these options.
 docker run -d --name "$container" --network none --hostname vespene-pkg-test \
     --cap-add SYS_ADMIN --security-opt seccomp=unconfined --security-opt apparmor=unconfined \
     --security-opt systempaths=unconfined -v "$work:/pkg:ro" "$image" sleep infinity >/dev/null

@@ -29,6 +29,48 @@ pub fn vespene_bin() -> PathBuf {
     p
 }
 
+/// Whether builds can run in namespaces here, asked as `vespene up` asks
+/// (the namespace isolation's `probe`): the product's own launcher
+/// (`vespene-namespace-launcher`, built beside `vespene`) starts a sandbox
+/// running `/bin/true`, as `nobody` when root, else in a user namespace.
+/// False when the launcher is missing or the kernel refuses.
+pub fn namespaces_work() -> bool {
+    let launcher = bin_dir().join("vespene-namespace-launcher");
+    let Ok(dir) = tempfile::Builder::new()
+        .prefix("vespene-ns-probe-")
+        .tempdir()
+    else {
+        return false;
+    };
+    let root = dir.path().join("root");
+    if std::fs::create_dir(&root).is_err() {
+        return false;
+    }
+    let mut cmd = Command::new(&launcher);
+    if nix::unistd::geteuid().is_root() {
+        let Ok(Some(nobody)) = nix::unistd::User::from_name("nobody") else {
+            return false;
+        };
+        if std::os::unix::fs::chown(&root, Some(nobody.uid.as_raw()), Some(nobody.gid.as_raw()))
+            .is_err()
+        {
+            return false;
+        }
+        cmd.arg("--drop")
+            .arg(format!("{}:{}", nobody.uid, nobody.gid));
+    } else {
+        cmd.arg("--user-ns");
+    }
+    cmd.arg("--root")
+        .arg(&root)
+        .args(["--", "/bin/true"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
 /// A stock plugin's file, by package directory name (`output-timestamp`).
 pub fn stock_plugin(dir_name: &str) -> PathBuf {
     let file = format!("libvespene_plugin_{}.so", dir_name.replace('-', "_"));

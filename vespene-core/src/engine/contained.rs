@@ -22,12 +22,19 @@
 //! Child → worker, one message a line: `O<line>` / `M<line>` (output,
 //! messages), `S` (store everything before the build is recorded as ended;
 //! answered `synced` or `lost <why>` on the child's standard input),
-//! `P<n>` (post trigger `n` starts; `P-` once they are done), `K<call>[\t<why>]`
+//! `P<n>` (post trigger `n` starts; `P-` once they are done), `T<secs>` (the
+//! script phase starts the project's timeout; `T-` it is over), `K<call>[\t<why>]`
 //! (the call that is killing the child), `F<why>` (the child's own failure,
 //! a message; the child exits after it), `D` (this build is done; the
 //! child waits for its next `run` line). A child that said nothing but `F`
 //! never began the build, and another child is started for it. Worker →
 //! child: `run\t…` lines, `stop\t<build>`, and the answers to `S`.
+//!
+//! The worker backs up the child's own limits: a child still running
+//! [`STOP_BACKSTOP`] past the stop's grace, or [`TIMEOUT_BACKSTOP`] past the
+//! project's timeout before it recorded the build's end (unless the script
+//! phase was over in time), has its process group killed; the latter build
+//! ends as a timed-out one.
 //!
 //! A child that dies before the build is recorded as ended: the worker
 //! records FAILURE (ABORTED when stopped) with the reason, then a fresh
@@ -64,6 +71,12 @@ const PIPE_FD: i32 = 3;
 
 /// How long the worker waits, after a stop, beyond the child's own grace.
 const STOP_BACKSTOP: Duration = Duration::from_secs(5);
+
+/// How long the worker lets a build run past its project's timeout before
+/// it kills the runner child itself: beyond the child's own kill of the
+/// script (TERM, KILL 3 s later, 2 s of output drain), its isolation's
+/// clean-up, and the 30 s its `execute` call is given to answer.
+const TIMEOUT_BACKSTOP: Duration = Duration::from_secs(40);
 
 /// What a runner child is asked to do.
 #[derive(Debug, Clone)]
@@ -130,6 +143,10 @@ struct ChildEnd {
     /// It said anything of the build (`F`, its own failure, does not
     /// count): a child that dies before that never ran any part of it.
     heard: bool,
+    /// When the project's timeout runs out (`T`), and its minutes.
+    deadline: Option<(Instant, i32)>,
+    /// The worker killed it for running past that deadline.
+    timed_out: bool,
 }
 
 impl ChildEnd {
@@ -245,6 +262,21 @@ impl Supervisor<'_> {
                 ));
                 kill_group(pgid);
             }
+            // The project's timeout, should the child's own enforcement of
+            // it stall: until the build is recorded as ended (`P`), which
+            // the child does right after it kills the script.
+            let timeout_overdue = end
+                .deadline
+                .is_some_and(|(at, _)| Instant::now() > at + TIMEOUT_BACKSTOP);
+            if exited_at.is_none() && timeout_overdue && end.post.is_none() && end.killed.is_none()
+            {
+                end.timed_out = true;
+                end.killed = Some(format!(
+                    "was still running {} s after the project's timeout and was killed",
+                    TIMEOUT_BACKSTOP.as_secs()
+                ));
+                kill_group(pgid);
+            }
         }
         // No stop reaches the child from here on; one that did before
         // was noted first (see `run_build`'s `on_stop`).
@@ -286,6 +318,17 @@ impl Supervisor<'_> {
                 end.call = Some((call, why));
             }
             Some(b'D') => end.done = true,
+            // The script phase is over in time: what follows is bounded by
+            // the call deadlines and the orphan deadline, not the timeout
+            // (a slow database must not turn a success into a timeout).
+            Some(b'T') if &*text == "-" => {
+                end.deadline = end.deadline.filter(|(at, _)| Instant::now() >= *at);
+            }
+            Some(b'T') => {
+                let secs: u64 = text.parse().unwrap_or(0);
+                let minutes = i32::try_from(secs / 60).unwrap_or(i32::MAX);
+                end.deadline = Some((Instant::now() + Duration::from_secs(secs), minutes));
+            }
             _ => {}
         }
     }
@@ -493,13 +536,20 @@ fn contain(sup: &mut Supervisor<'_>, project_id: i64) -> Result<BuildStatus, Eng
         if matches!(status, BuildStatus::Running | BuildStatus::Aborting) {
             let stopped =
                 status == BuildStatus::Aborting || sup.stopped_at.lock().unwrap().is_some();
-            let ending = if stopped {
-                Ending::aborted(format!("build stopped by request: {reason}"))
-            } else {
-                Ending::failure(reason.clone(), -1)
+            let (ending, said) = match end.deadline {
+                _ if stopped => (
+                    Ending::aborted(format!("build stopped by request: {reason}")),
+                    reason.clone(),
+                ),
+                // As the child would have ended it, and why it did not.
+                Some((_, minutes)) if end.timed_out => (
+                    runner::timed_out(minutes),
+                    format!("{}; {reason}", runner::timeout_text(minutes)),
+                ),
+                _ => (Ending::failure(reason.clone(), -1), reason.clone()),
             };
-            sup.log.relayed(Stream::Output, &reason);
-            sup.message(&reason);
+            sup.log.relayed(Stream::Output, &said);
+            sup.message(&said);
             let lost = sup
                 .log
                 .sync()
@@ -730,6 +780,16 @@ fn serve(
             };
             let _ = progress_pipe.lock().unwrap().write_all(text.as_bytes());
         }),
+        timer: {
+            let pipe = pipe.clone();
+            Box::new(move |secs: Option<u64>| {
+                let line = match secs {
+                    Some(s) => format!("T{s}\n"),
+                    None => "T-\n".to_string(),
+                };
+                let _ = pipe.lock().unwrap().write_all(line.as_bytes());
+            })
+        },
     };
     let who = Claimer {
         claimed_by: args.claimed_by.clone(),

@@ -250,6 +250,7 @@ struct Run<'a> {
     /// call before the build ends (a hung pre trigger included).
     build_deadline: Deadline,
     progress: Box<dyn Fn(usize)>,
+    timer: Box<dyn Fn(Option<u64>)>,
 }
 
 impl Run<'_> {
@@ -540,26 +541,17 @@ impl Run<'_> {
         // The project's timeout bounds everything the script phase runs.
         let started = Instant::now();
         self.set_deadline(Some(started + Duration::from_secs(timeout_secs)));
+        (self.timer)(Some(timeout_secs));
         let executed = call(iso_ops::EXECUTE);
         self.set_deadline(None);
+        (self.timer)(None);
         let end = call(iso_ops::END);
         let ending = match executed.and_then(|text| {
             serde_json::from_str::<RunOutcome>(&text)
                 .map_err(|e| PluginError::failed(format!("unexpected answer: {e}")))
         }) {
             Ok(o) if o.aborted || self.stopped() => Ending::aborted("build stopped by request"),
-            Ok(o) if o.timed_out => Ending::failure(
-                format!(
-                    "build timed out after {} minute{} (the project's timeout) and was killed",
-                    self.project.project.timeout,
-                    if self.project.project.timeout == 1 {
-                        ""
-                    } else {
-                        "s"
-                    }
-                ),
-                124,
-            ),
+            Ok(o) if o.timed_out => timed_out(self.project.project.timeout),
             Ok(o) if o.exit_code == Some(0) => Ending::success(),
             Ok(o) => match o.exit_code {
                 Some(code) => Ending::failure(format!("build failed with exit code {code}"), code),
@@ -617,6 +609,10 @@ pub struct RunnerIo {
     pub unbatched: bool,
     /// Told the index of each post trigger before it runs.
     pub progress: Box<dyn Fn(usize)>,
+    /// Told the project's timeout, in seconds, when the script phase
+    /// starts it, and `None` when the script phase is over (the worker's
+    /// backstop, see `contained`).
+    pub timer: Box<dyn Fn(Option<u64>)>,
 }
 
 impl RunnerIo {
@@ -627,8 +623,23 @@ impl RunnerIo {
             store: Box::new(DbLogStore::spawn(&app.db, &app.waker, build_id, patience)),
             unbatched: false,
             progress: Box::new(|_| {}),
+            timer: Box::new(|_| {}),
         }
     }
+}
+
+/// How a build that ran out of its project's timeout ends, whoever
+/// notices: the script's runner, or the worker's backstop.
+pub(super) fn timed_out(minutes: i32) -> Ending {
+    Ending::failure(timeout_text(minutes), 124)
+}
+
+/// What [`timed_out`] says.
+pub(super) fn timeout_text(minutes: i32) -> String {
+    format!(
+        "build timed out after {minutes} minute{} (the project's timeout) and was killed",
+        if minutes == 1 { "" } else { "s" }
+    )
 }
 
 /// What stops a build: the isolation plugin's `abort` for what the host
@@ -759,6 +770,7 @@ fn prepare<'a>(
         last_exit,
         build_deadline,
         progress: io.progress,
+        timer: io.timer,
     };
     Ok((run, pool, names))
 }
