@@ -288,6 +288,7 @@ fn latency(app: &App, server: &Server, token: &str, lines: usize) -> Vec<f64> {
     let id = start(app, "clock");
     let c = server.with_token(token);
     let mut seen = Vec::new();
+    let (mut first_arrival, mut last_print) = (None, 0i128);
     for e in c.events(&format!("/api/v1/builds/{id}/events"), &[]) {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -306,10 +307,21 @@ fn latency(app: &App, server: &Server, token: &str, lines: usize) -> Vec<f64> {
                 && let Ok(ns) = ns.trim().parse::<i128>()
             {
                 seen.push((now - ns) as f64 / 1e6);
+                first_arrival.get_or_insert(now);
+                last_print = last_print.max(ns);
             }
         }
     }
     assert_eq!(seen.len(), lines, "every clock line arrives once");
+    // Lines stored as they come reach the client while the build still
+    // prints; a build's output in one burst at its end is a failure.
+    let first_arrival = first_arrival.unwrap_or(i128::MAX);
+    assert!(
+        first_arrival < last_print,
+        "the first line arrived {:.0} ms after the last one was printed: the output came in one \
+         burst at the build's end",
+        (first_arrival - last_print) as f64 / 1e6
+    );
     seen.sort_by(f64::total_cmp);
     seen
 }

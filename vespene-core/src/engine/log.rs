@@ -297,8 +297,14 @@ impl<S: LogStore> BuildLog<S> {
         let buf = &mut self.pending[i];
         buf.push_str(line);
         buf.push('\n');
-        if self.oldest.is_none() {
-            self.oldest = Some(Instant::now());
+        // Relayed lines come one by one and may come faster than the
+        // relay's idle tick (a line every 50 ms never lets it fire): the
+        // age is checked here, or a slow steady build would reach the
+        // store only at 256 KiB or at its end.
+        match self.oldest {
+            None => self.oldest = Some(Instant::now()),
+            Some(t) if t.elapsed() >= FLUSH_AGE => return self.flush(),
+            Some(_) => {}
         }
         if self.pending[i].len() >= FLUSH_BYTES {
             self.flush();
