@@ -373,7 +373,7 @@ fn svn_case(
         runs,
         scratch,
         |dir| {
-            checkout(&svn_plugin, &request(&svn_url, "", dir));
+            checkout(svn_plugin, &request(&svn_url, "", dir));
         },
         |dir| {
             run(Command::new("svn")
