@@ -10,7 +10,8 @@
 //! vespene-e2e --bench scm` (10,000 files,
 //! 1,000 commits; about 3 minutes, medians of 3). Without `--bench` (as `cargo test
 //! --benches` runs it) a 200-file, 20-commit repository and one run each,
-//! to prove it works.
+//! to prove it works. `VESPENE_BENCH_SCM_ONLY=file://` (any part of a case's
+//! name) runs only the matching cases.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -229,13 +230,21 @@ struct Case {
     cli: Duration,
 }
 
+/// Whether the case named `name` runs (`VESPENE_BENCH_SCM_ONLY`).
+fn wanted(name: &str) -> bool {
+    std::env::var("VESPENE_BENCH_SCM_ONLY").map_or(true, |only| name.contains(&only))
+}
+
 fn compare(
     name: &'static str,
     runs: usize,
     scratch: &Path,
     mut plugin: impl FnMut(&Path),
     mut cli: impl FnMut(&Path),
-) -> Case {
+) -> Option<Case> {
+    if !wanted(name) {
+        return None;
+    }
     let (mut p, mut c) = (Vec::new(), Vec::new());
     for i in 0..runs {
         // Alternate which goes first, so neither always has the warmer cache.
@@ -259,7 +268,7 @@ fn compare(
     };
     // Printed as soon as measured, so a later failure loses nothing.
     print(&case);
-    case
+    Some(case)
 }
 
 fn main() {
@@ -282,7 +291,7 @@ fn main() {
     let git_plugin = load("scm-git");
     let svn_plugin = load("scm-svn");
     let file_url = format!("file://{}", repo.display());
-    let mut cases = vec![
+    let cases = vec![
         compare(
             "git shallow branch",
             runs,
@@ -314,34 +323,12 @@ fn main() {
         ),
     ];
     drop(d);
+    let mut cases: Vec<Case> = cases.into_iter().flatten().collect();
 
     // svn: the same files in one repository, checked out over file://.
-    let svn_repo = scratch.join("svnrepo");
-    run(Command::new("svnadmin").arg("create").arg(&svn_repo));
-    let tree = scratch.join("svn-import");
-    for f in 0..files {
-        let p = tree.join(format!("dir{:03}/file{f:05}.txt", f / 100));
-        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
-        std::fs::write(p, format!("file {f}\n")).unwrap();
+    if wanted("svn checkout") {
+        svn_case(&scratch, &svn_plugin, files, runs, &mut cases);
     }
-    let svn_url = format!("file://{}", svn_repo.display());
-    run(Command::new("svn")
-        .args(["import", "-q", "-m", "import"])
-        .arg(&tree)
-        .arg(&svn_url));
-    cases.push(compare(
-        "svn checkout",
-        runs,
-        &scratch,
-        |dir| {
-            checkout(&svn_plugin, &request(&svn_url, "", dir));
-        },
-        |dir| {
-            run(Command::new("svn")
-                .args(["checkout", "--quiet", "--non-interactive", &svn_url])
-                .arg(dir));
-        },
-    ));
     let _ = std::fs::remove_dir_all(&scratch);
 
     println!(
@@ -357,4 +344,41 @@ fn main() {
     for c in &cases {
         print(c);
     }
+}
+
+/// svn: the same files in one repository, checked out over file://, the
+/// plugin against `svn checkout`.
+fn svn_case(
+    scratch: &Path,
+    svn_plugin: &Instance,
+    files: usize,
+    runs: usize,
+    cases: &mut Vec<Case>,
+) {
+    let svn_repo = scratch.join("svnrepo");
+    run(Command::new("svnadmin").arg("create").arg(&svn_repo));
+    let tree = scratch.join("svn-import");
+    for f in 0..files {
+        let p = tree.join(format!("dir{:03}/file{f:05}.txt", f / 100));
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, format!("file {f}\n")).unwrap();
+    }
+    let svn_url = format!("file://{}", svn_repo.display());
+    run(Command::new("svn")
+        .args(["import", "-q", "-m", "import"])
+        .arg(&tree)
+        .arg(&svn_url));
+    cases.extend(compare(
+        "svn checkout",
+        runs,
+        scratch,
+        |dir| {
+            checkout(svn_plugin, &request(&svn_url, "", dir));
+        },
+        |dir| {
+            run(Command::new("svn")
+                .args(["checkout", "--quiet", "--non-interactive", &svn_url])
+                .arg(dir));
+        },
+    ));
 }

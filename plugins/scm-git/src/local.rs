@@ -5,12 +5,13 @@
 //! supported by the local transport"), so this does what `git clone
 //! --depth 1 --single-branch` does over `file://` itself: the source
 //! repository is opened read-only, the branch's tip commit, its tree and
-//! blobs (no parent, no other branch) are copied into the new repository's
-//! object database, and the commit is recorded in `.git/shallow`, which
+//! blobs (no parent, no other branch) are packed by libgit2's pack builder
+//! and streamed through the new repository's pack writer (one pack and its
+//! index, as `git` receives them), and the commit is recorded in `.git/shallow`, which
 //! libgit2 and git both read as "history stops here".
 
-use git2::{ObjectType, Oid, Repository, TreeWalkMode, TreeWalkResult};
-use std::collections::HashSet;
+use git2::{Oid, Repository};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// The filesystem path a `file://` URL (or a plain path) names.
@@ -60,8 +61,10 @@ pub fn heads(src: &Repository) -> Result<(Vec<String>, Option<String>), git2::Er
 }
 
 /// Copies commit `tip`, its tree and every blob under it from `src` into
-/// `dst`, then records `tip` as a shallow root of `dst`. `keep_going` is
-/// asked every 256 objects (a stop or the timeout abandons the copy);
+/// `dst` as one pack (what `git clone --depth 1` receives: one pack and its
+/// index, not one loose file per object), then records `tip` as a shallow
+/// root of `dst`. `keep_going` is asked as the pack streams (a stop or the
+/// timeout abandons the copy, and the unfinished pack is discarded);
 /// returns how many objects were copied.
 pub fn copy_tip(
     src: &Repository,
@@ -69,40 +72,30 @@ pub fn copy_tip(
     tip: Oid,
     keep_going: &dyn Fn(usize) -> bool,
 ) -> Result<usize, git2::Error> {
-    let from = src.odb()?;
+    let mut pb = src.packbuilder()?;
+    // Delta search on every core, as `git pack-objects` does.
+    pb.set_threads(0);
+    // The commit, its tree and everything under it; no parent, and
+    // submodule entries (commits) are skipped, they live elsewhere.
+    pb.insert_commit(tip)?;
+    let objects = pb.object_count();
     let to = dst.odb()?;
-    let copy = |id: Oid| -> Result<(), git2::Error> {
-        let obj = from.read(id)?;
-        to.write(obj.kind(), obj.data())?;
-        Ok(())
-    };
-    let commit = src.find_commit(tip)?;
-    copy(tip)?;
-    let root = commit.tree_id();
-    copy(root)?;
-    let tree = commit.tree()?;
-    let mut seen: HashSet<Oid> = HashSet::new();
+    let mut writer = to.packwriter()?;
     let mut failed: Option<git2::Error> = None;
-    let mut copied = 2usize;
-    tree.walk(TreeWalkMode::PreOrder, |_, entry| {
-        // Submodules (commits) live in their own repositories.
-        if !matches!(entry.kind(), Some(ObjectType::Tree | ObjectType::Blob)) {
-            return TreeWalkResult::Skip;
+    let mut chunks = 0usize;
+    pb.foreach(|buf| {
+        if let Err(e) = writer.write_all(buf) {
+            failed = Some(git2::Error::from_str(&format!(
+                "cannot write the pack: {e}"
+            )));
+            return false;
         }
-        if !seen.insert(entry.id()) {
-            // A tree seen before brings nothing new.
-            return TreeWalkResult::Skip;
-        }
-        if let Err(e) = copy(entry.id()) {
-            failed = Some(e);
-            return TreeWalkResult::Abort;
-        }
-        copied += 1;
-        if copied.is_multiple_of(256) && !keep_going(copied) {
+        chunks += 1;
+        if chunks.is_multiple_of(256) && !keep_going(objects) {
             failed = Some(git2::Error::from_str("the copy was abandoned"));
-            return TreeWalkResult::Abort;
+            return false;
         }
-        TreeWalkResult::Ok
+        true
     })
     .or_else(|e| match &failed {
         Some(_) => Ok(()),
@@ -111,9 +104,10 @@ pub fn copy_tip(
     if let Some(e) = failed {
         return Err(e);
     }
+    writer.commit()?;
     std::fs::write(dst.path().join("shallow"), format!("{tip}\n"))
         .map_err(|e| git2::Error::from_str(&format!("cannot write .git/shallow: {e}")))?;
-    Ok(copied)
+    Ok(objects)
 }
 
 #[cfg(test)]
@@ -167,6 +161,19 @@ mod tests {
         assert_eq!(n, 6);
         assert_eq!(asked.get(), 0);
         assert!(dst.is_shallow());
+        // One pack and its index, no loose object.
+        let objects = dst.path().join("objects");
+        let packs: Vec<String> = std::fs::read_dir(objects.join("pack"))
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(packs.iter().filter(|n| n.ends_with(".pack")).count(), 1);
+        assert_eq!(packs.iter().filter(|n| n.ends_with(".idx")).count(), 1);
+        let loose = std::fs::read_dir(&objects)
+            .unwrap()
+            .filter(|e| e.as_ref().unwrap().file_name().len() == 2)
+            .count();
+        assert_eq!(loose, 0);
         dst.reference("refs/heads/main", tip, true, "test").unwrap();
         dst.set_head("refs/heads/main").unwrap();
         dst.checkout_head(Some(git2::build::CheckoutBuilder::new().force()))
