@@ -99,6 +99,13 @@ fn cli_through_the_server(backend: Backend) {
     let r = remote(&es, &server, &["build", "log", "1", "--follow"]);
     assert_eq!(r.ok(), local(&es, &["build", "log", "1"]).ok());
     assert!(r.stdout.contains("line 3"), "{}", r.stdout);
+    // The table's columns line up under their headings.
+    let table = local(&es, &["build", "list"]).ok().to_string();
+    let mut lines = table.lines();
+    let heading = lines.next().unwrap_or_default();
+    let row = lines.next().unwrap_or_default();
+    assert_eq!(row.find("SUCCESS"), heading.find("STATUS"), "{table}");
+    assert!(row.starts_with("      1  "), "{table}");
     for args in [
         &["build", "list"][..],
         &["build", "list", "--json"],

@@ -173,7 +173,8 @@ pub(crate) fn print_build_list(
         };
         println!(
             "{:>7}  {:9}  {:24}  {:19}  {:19}  {:>4}",
-            b["id"],
+            // A number, not `b["id"]`: a JSON value's Display ignores widths.
+            b["id"].as_i64().map(|i| i.to_string()).unwrap_or_default(),
             b["status"].as_str().unwrap_or_default(),
             project,
             shown_time(&b["start_time"]),
