@@ -222,15 +222,7 @@ fn stopping_needs_the_right_to_view_the_build() {
     each_backend(AUTHZ, |es| {
         let app = es.app();
         let pool = es.pool(&app, "main");
-        let group = |name: &str| {
-            app.ops
-                .groups()
-                .create(&Actor::System, &GroupInput { name: name.into() })
-                .unwrap()
-                .group
-                .id
-        };
-        let (owners, launchers) = (group("owners"), group("launchers"));
+        let (owners, launchers) = (group(&app, "owners"), group(&app, "launchers"));
         user(&app, "olive", false, vec![owners]);
         user(&app, "lance", false, vec![launchers]);
         user(&app, "sue", true, vec![]);
@@ -360,16 +352,7 @@ fn owner_groups_and_pipeline_joins_need_rights() {
     each_backend(AUTHZ, |es| {
         let app = es.app();
         let pool = es.pool(&app, "main");
-        let sys = &Actor::System;
-        let group = |name: &str| {
-            app.ops
-                .groups()
-                .create(sys, &GroupInput { name: name.into() })
-                .unwrap()
-                .group
-                .id
-        };
-        let (alices, bobs) = (group("alices"), group("bobs"));
+        let (alices, bobs) = (group(&app, "alices"), group(&app, "bobs"));
         let alice = user(&app, "alice", false, vec![alices]);
         let bob = user(&app, "bob", false, vec![bobs]);
         let root = user(&app, "root", true, vec![]);
