@@ -543,9 +543,15 @@ fn main() {
     );
     for (name, one, four, lat, long) in rows {
         println!("  {name}");
+        // TARGETS.md: raised above the first measured figures.
+        let (target_one, target_four) = if name == "Sqlite" {
+            ("≥ 300 /s", "≥ 500 /s")
+        } else {
+            ("≥ 150 /s", "≥ 250 /s")
+        };
         for (label, target, t) in [
-            ("one worker", "≥ 150 /s", one),
-            ("four workers", "≥ 250 /s", four),
+            ("one worker", target_one, one),
+            ("four workers", target_four, four),
         ] {
             let Some(t) = t else { continue };
             println!(
