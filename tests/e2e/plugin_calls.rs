@@ -202,6 +202,13 @@ fn stop_and_the_call_deadline_end_a_hung_pre_trigger() {
             ),
             "{messages}"
         );
+        // The output says it stopped, as when the runner child ends it
+        // itself (on the main only the reason was there, without it).
+        let out = es.output(&app, stopped, OutputStream::Output);
+        assert!(
+            out.contains("build stopped by request: trigger plugin 'hang' (execute_hook)"),
+            "{out}"
+        );
         // Left alone: killed at its deadline, FAILURE.
         let timed = start_project(&app, &Actor::System, project, &StartRequest::default())
             .unwrap()

@@ -199,6 +199,20 @@ fn dropped() -> Option<(u32, u32)> {
     worker_is_root().then_some((65534, 65534))
 }
 
+/// Runs the script of `r` in a sandbox (as `nobody` when root, the root
+/// handed over first) to its end.
+fn run_in(r: &Root, network: bool) -> std::process::Output {
+    if let Some((u, g)) = dropped() {
+        chown_tree(&r.root, u, g).unwrap();
+    }
+    let l = Layout {
+        network,
+        drop_to: dropped(),
+        ..layout(&r.root.display().to_string())
+    };
+    spawn(&l).wait_with_output().unwrap()
+}
+
 #[test]
 fn a_build_sees_its_root_and_nothing_private() {
     if !sandbox_works() {
@@ -263,6 +277,41 @@ fn a_build_sees_its_root_and_nothing_private() {
     );
 }
 
+/// The script starts as under the other isolations: SIGPIPE at its default
+/// action (the launcher's Rust start-up used to ignore it, and `execvp`
+/// kept that, so `yes | head -1` in a build never ended by SIGPIPE), and no
+/// mount of the sandbox propagates to or from the host's.
+#[test]
+fn the_script_starts_with_default_signals_and_private_mounts() {
+    if !sandbox_works() {
+        return;
+    }
+    let r = root_with(
+        "#!/bin/sh\ngrep '^SigIgn:' /proc/self/status\n\
+         grep -c ' shared:' /proc/self/mountinfo || true\n",
+    );
+    let out = run_in(&r, true);
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert!(out.status.success(), "{text}");
+    let mut lines = text.lines();
+    let ignored = lines
+        .next()
+        .and_then(|l| l.strip_prefix("SigIgn:"))
+        .map(|m| u64::from_str_radix(m.trim(), 16).unwrap())
+        .unwrap_or_else(|| panic!("no SigIgn line in:\n{text}"));
+    let sigpipe = 1u64 << (libc::SIGPIPE - 1);
+    assert_eq!(
+        ignored & sigpipe,
+        0,
+        "SIGPIPE ignored in the build:\n{text}"
+    );
+    assert_eq!(
+        lines.next(),
+        Some("0"),
+        "shared mounts in the build:\n{text}"
+    );
+}
+
 fn r_base_placeholder() -> &'static str {
     "BASE"
 }
@@ -273,15 +322,7 @@ fn without_network_only_loopback_is_left() {
         return;
     }
     let r = root_with("#!/bin/sh\ntail -n +3 /proc/net/dev | cut -d: -f1\n");
-    if let Some((u, g)) = dropped() {
-        chown_tree(&r.root, u, g).unwrap();
-    }
-    let l = Layout {
-        network: false,
-        drop_to: dropped(),
-        ..layout(&r.root.display().to_string())
-    };
-    let out = spawn(&l).wait_with_output().unwrap();
+    let out = run_in(&r, false);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{text}");
     assert_eq!(
@@ -349,14 +390,7 @@ fn no_process_survives_the_end_of_the_script() {
     // `sleep` through a shell function that keeps the marker in argv.
     let script = ESCAPES.replace("sleep 3", "sh -c 'sleep 30; :' 3");
     let r = root_with(&script.replace("MARK", &mark));
-    if let Some((u, g)) = dropped() {
-        chown_tree(&r.root, u, g).unwrap();
-    }
-    let l = Layout {
-        drop_to: dropped(),
-        ..layout(&r.root.display().to_string())
-    };
-    let out = spawn(&l).wait_with_output().unwrap();
+    let out = run_in(&r, true);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("started"),
         "{out:?}"

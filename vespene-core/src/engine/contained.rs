@@ -536,11 +536,13 @@ fn contain(sup: &mut Supervisor<'_>, project_id: i64) -> Result<BuildStatus, Eng
         if matches!(status, BuildStatus::Running | BuildStatus::Aborting) {
             let stopped =
                 status == BuildStatus::Aborting || sup.stopped_at.lock().unwrap().is_some();
+            // The output says why as the child's own endings do: a stop
+            // says "build stopped by request" however the child ended.
             let (ending, said) = match end.deadline {
-                _ if stopped => (
-                    Ending::aborted(format!("build stopped by request: {reason}")),
-                    reason.clone(),
-                ),
+                _ if stopped => {
+                    let said = format!("build stopped by request: {reason}");
+                    (Ending::aborted(said.clone()), said)
+                }
                 // As the child would have ended it, and why it did not.
                 Some((_, minutes)) if end.timed_out => (
                     runner::timed_out(minutes),

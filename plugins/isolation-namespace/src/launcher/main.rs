@@ -8,7 +8,7 @@
 //! ```
 //!
 //! How, and why it is faster than bubblewrap: the mounts are changed in
-//! place in a copy of the host's mount namespace (propagation cut, every
+//! place in a copy of the host's mount namespace (propagation cut and every
 //! mount made read-only with one recursive `mount_setattr(2)`, tmpfs over
 //! `/tmp`, `/dev/shm`, the hidden directories and the directory of the
 //! other build roots, `/dev/null` over hidden files, the build root bound
@@ -24,7 +24,13 @@
 //! parent (`PR_SET_PDEATHSIG`), so the host's stop or timeout (a signal to
 //! this process) ends the whole namespace too.
 
-#![allow(unsafe_code)] // fork(2), and the syscalls nix does not wrap (see each `unsafe`).
+#![allow(unsafe_code)]
+// fork(2), and the syscalls nix does not wrap (see each `unsafe`).
+// No Rust runtime start (`main` below is the C entry point): it would read
+// /proc/self/maps for the stack guard, set up a signal stack and ignore
+// SIGPIPE, which every build script then inherited through `execvp`. The
+// launcher needs none of it, and starting faster is its point.
+#![no_main]
 
 use nix::mount::{MsFlags, mount};
 use nix::sched::{CloneFlags, unshare};
@@ -114,14 +120,18 @@ fn parse(args: &[std::ffi::OsString]) -> Result<Spec, String> {
     Ok(spec)
 }
 
-fn main() {
+/// The C entry point (see `#![no_main]`). The arguments come from
+/// `std::env::args_os`, which glibc targets fill before `main` runs.
+#[unsafe(no_mangle)]
+extern "C" fn main(_argc: libc::c_int, _argv: *const *const libc::c_char) -> libc::c_int {
     let args: Vec<_> = std::env::args_os().skip(1).collect();
     let spec = match parse(&args) {
         Ok(s) => s,
         Err(e) => fail(&e, 2),
     };
-    if let Err(e) = run(&spec) {
-        fail(&e, 125);
+    match run(&spec) {
+        Ok(never) => match never {},
+        Err(e) => fail(&e, 125),
     }
 }
 
@@ -130,8 +140,8 @@ fn fail(why: &str, code: i32) -> ! {
     std::process::exit(code)
 }
 
-/// Unshares, forks the namespace's init and passes its status on.
-fn run(spec: &Spec) -> Result<(), String> {
+/// Unshares, forks the namespace's init and passes its status on (exits).
+fn run(spec: &Spec) -> Result<std::convert::Infallible, String> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| format!("pdeathsig: {e}"))?;
     let (uid, gid) = (Uid::current(), Gid::current());
     let mut flags = CloneFlags::CLONE_NEWNS
@@ -240,6 +250,11 @@ fn init(spec: &Spec, parent_alive: OwnedFd) -> Result<i32, String> {
 fn exec_script(spec: &Spec) -> String {
     let steps = || -> Result<std::convert::Infallible, String> {
         nix::unistd::setsid().map_err(|e| format!("setsid: {e}"))?;
+        // The script starts with every signal's default action, as under
+        // the other isolations (an ignored SIGPIPE would survive `execvp`).
+        // SAFETY: SIG_DFL installs no handler.
+        unsafe { nix::sys::signal::signal(Signal::SIGPIPE, nix::sys::signal::SigHandler::SigDfl) }
+            .map_err(|e| format!("SIGPIPE: {e}"))?;
         nix::sys::prctl::set_no_new_privs().map_err(|e| format!("no_new_privs: {e}"))?;
         if let Some((uid, gid)) = spec.drop_to {
             let (uid, gid) = (Uid::from_raw(uid), Gid::from_raw(gid));
@@ -296,9 +311,19 @@ const AT_RECURSIVE: u32 = 0x8000;
 const MOUNT_ATTR_RDONLY: u64 = 0x1;
 const MOUNT_ATTR_NOSUID: u64 = 0x2;
 
+/// `MS_PRIVATE` as `mount_setattr(2)`'s propagation (linux/mount.h).
+const MS_PRIVATE: u64 = 1 << 18;
+
 /// Sets (`set`) or clears (`clear`) mount attributes of the mount at
-/// `path`, and of every mount under it when `recursive`.
-fn mount_setattr(path: &Path, recursive: bool, set: u64, clear: u64) -> Result<(), String> {
+/// `path`, and of every mount under it when `recursive`; `propagation`: 0
+/// leaves it, else the new propagation type (`MS_PRIVATE`).
+fn mount_setattr(
+    path: &Path,
+    recursive: bool,
+    set: u64,
+    clear: u64,
+    propagation: u64,
+) -> Result<(), String> {
     #[repr(C)]
     struct MountAttr {
         attr_set: u64,
@@ -309,7 +334,7 @@ fn mount_setattr(path: &Path, recursive: bool, set: u64, clear: u64) -> Result<(
     let attr = MountAttr {
         attr_set: set,
         attr_clr: clear,
-        propagation: 0,
+        propagation,
         userns_fd: 0,
     };
     let c = CString::new(path.as_os_str().as_bytes()).map_err(|_| "a NUL in a path")?;
@@ -368,19 +393,14 @@ fn set_up_mounts(spec: &Spec) -> Result<(), String> {
         Mode::empty(),
     )
     .map_err(|e| format!("the build root {}: {e}", spec.root.display()))?;
-    mount(
-        None::<&str>,
-        "/",
-        None::<&str>,
-        MsFlags::MS_REC | MsFlags::MS_PRIVATE,
-        None::<&str>,
-    )
-    .map_err(|e| format!("making the mounts private: {e}"))?;
+    // Every mount private (nothing propagates to or from the host's) and
+    // read-only, in one pass over the tree.
     mount_setattr(
         Path::new("/"),
         true,
         MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID,
         0,
+        MS_PRIVATE,
     )?;
     let mut covered: Vec<PathBuf> = Vec::new();
     for (dir, mode) in [("/tmp", "1777"), ("/dev/shm", "1777")] {
@@ -418,7 +438,7 @@ fn set_up_mounts(spec: &Spec) -> Result<(), String> {
     let from = PathBuf::from(format!("/proc/self/fd/{}", root_fd.as_raw_fd()));
     bind(&from, target)?;
     drop(root_fd);
-    mount_setattr(target, false, 0, MOUNT_ATTR_RDONLY)?;
+    mount_setattr(target, false, 0, MOUNT_ATTR_RDONLY, 0)?;
     mount(
         Some("proc"),
         "/proc",
