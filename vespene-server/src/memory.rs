@@ -2,19 +2,20 @@
 //! moments.
 //!
 //! glibc's malloc keeps what is freed for later allocations: the main
-//! heap shrinks only when its topmost 128 KiB are free, and the arenas of
-//! other threads (each actix worker and blocking thread allocates in its
-//! own) almost never. Starting the server frees much of what it built
-//! (settings layers, the plugin scan, the migrations check, the route
-//! table and its OpenAPI schemas), and a burst of live-output streams
-//! frees its buffers when they end: without a trim that memory stays
-//! resident, unused, for the process's life (about 0.8 MiB after start,
-//! measured with `/proc/PID/smaps`). `malloc_trim` hands the free pages
-//! back (`MADV_DONTNEED` on them); live data is untouched, and a later
+//! heap and each thread's arena (every actix worker and blocking thread
+//! allocates in its own) shrink only from their top, when at least
+//! 128 KiB there are free, never around live blocks. Starting the server
+//! frees much of what it built (settings layers, the plugin scan, the
+//! migrations check, the route table and its OpenAPI schemas), and a
+//! burst of live-output streams frees its buffers when they end; that
+//! memory stayed resident, unused: about 0.8 MiB after start, and 2 MiB
+//! after the `live` benchmark's churn (`/proc/PID/smaps`, BENCHMARKS.md
+//! "Server memory"). `malloc_trim(0)` hands every free page back
+//! (`MADV_DONTNEED` on them); live data is untouched, and a later
 //! allocation takes fresh pages from the kernel as it would anyway.
 //!
 //! It is called only at the moments below, never per request: it walks
-//! every arena under its lock.
+//! every arena under that arena's lock.
 #![allow(unsafe_code)]
 
 /// Returns the allocator's free pages to the system.
