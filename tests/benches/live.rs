@@ -7,7 +7,10 @@
 //!   dropping at random points (some at once, some after a few events,
 //!   some resuming from a `Last-Event-ID`), and again after settling;
 //!   target: flat within 2 MiB of idle. The followers gauge of `/metrics`
-//!   must be back at 0.
+//!   must be back at 0. Each figure is also given by mapping (binary,
+//!   plugins, libraries, anonymous; threads), and the churn is run a
+//!   second time on the same server, which tells a one-time warm-up of
+//!   bounded pools from growth that repeats.
 //! * the longest HTTP stall while a build logs: one client issues small
 //!   requests back to back (`/healthz`, then the first page of the build
 //!   list, alternately) while a `seq 1000000` build is being stored;
@@ -36,6 +39,7 @@ use vespene_core::db::builds::BuildStatus;
 use vespene_core::engine::queue::{StartRequest, start_project, stop_build};
 use vespene_e2e::engine::{EngineSandbox, backends, kill};
 use vespene_e2e::http::{Client, Server};
+use vespene_e2e::memory::{rss, rss_parts};
 
 /// The sizes of one run (full or quick).
 struct Sizes {
@@ -61,21 +65,6 @@ impl Rng {
         self.0 ^= self.0 << 17;
         self.0 % n.max(1)
     }
-}
-
-/// A memory figure of `/proc/PID/status` (`VmRSS`, `RssAnon`), in MiB.
-fn mem_mib(pid: u32, key: &str) -> f64 {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix(key))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
-        .map(|kb| kb / 1024.0)
-        .unwrap_or(f64::NAN)
-}
-
-fn rss(pid: u32) -> (f64, f64) {
-    (mem_mib(pid, "VmRSS:"), mem_mib(pid, "RssAnon:"))
 }
 
 fn load_average() -> String {
@@ -165,8 +154,17 @@ struct Churn {
     idle: (f64, f64),
     after: (f64, f64),
     settled: (f64, f64),
+    /// [`rss_parts`] at idle, after the churn and settled.
+    parts: [String; 3],
     connections: usize,
     followers_after: f64,
+}
+
+impl Churn {
+    /// The target's figure: the larger of after and settled, over idle.
+    fn grown(&self) -> f64 {
+        (self.after.0 - self.idle.0).max(self.settled.0 - self.idle.0)
+    }
 }
 
 fn churn(app: &App, server: &Server, token: &str, sizes: &Sizes) -> Churn {
@@ -183,6 +181,7 @@ fn churn(app: &App, server: &Server, token: &str, sizes: &Sizes) -> Churn {
     c.get("/api/v1/builds");
     std::thread::sleep(Duration::from_secs(1));
     let idle = rss(pid);
+    let idle_parts = rss_parts(pid);
 
     let id = start(app, "ticker");
     wait_running(app, id);
@@ -209,6 +208,7 @@ fn churn(app: &App, server: &Server, token: &str, sizes: &Sizes) -> Churn {
         t.join().unwrap();
     }
     let after = rss(pid);
+    let after_parts = rss_parts(pid);
     stop_build(app, &Actor::System, id).expect("stop the ticker");
     std::thread::sleep(sizes.settle);
     let settled = rss(pid);
@@ -216,6 +216,7 @@ fn churn(app: &App, server: &Server, token: &str, sizes: &Sizes) -> Churn {
         idle,
         after,
         settled,
+        parts: [idle_parts, after_parts, rss_parts(pid)],
         connections: count.load(Ordering::Relaxed),
         followers_after: followers(server),
     }
@@ -392,6 +393,10 @@ fn main() {
         eprintln!("{backend:?}: SSE churn");
         let load_churn = load_average();
         let m = churn(&app, &server, &token, &sizes);
+        // The same again on the same server: what a first round grows by
+        // once (threads and database connections up to their bounds) does
+        // not grow again; what leaks does.
+        let m2 = churn(&app, &server, &token, &sizes);
         eprintln!("{backend:?}: HTTP stall while seq {} logs", sizes.seq_lines);
         let load_stall = load_average();
         let s = stall(&app, &server, &token);
@@ -401,7 +406,7 @@ fn main() {
         kill(worker);
 
         println!("### {backend:?}\n");
-        let grown = (m.after.0 - m.idle.0).max(m.settled.0 - m.idle.0);
+        let grown = m.grown();
         println!(
             "Server RSS under SSE churn ({} connections by {} clients in {:?} to a running \
              build's events, dropped at random points; load {load_churn}): idle {:.1} MiB \
@@ -419,6 +424,23 @@ fn main() {
             m.followers_after,
             grown,
             if grown <= 2.0 { "met" } else { "NOT met" },
+        );
+        println!(
+            "By mapping: idle {}; after the churn {}; settled {}.\n",
+            m.parts[0], m.parts[1], m.parts[2]
+        );
+        println!(
+            "A second churn on the same server ({} connections): idle {:.1} MiB ({:.1}), after \
+             {:.1} MiB ({:.1}), settled {:.1} MiB ({:.1}); growth {:+.1} MiB; settled {}.\n",
+            m2.connections,
+            m2.idle.0,
+            m2.idle.1,
+            m2.after.0,
+            m2.after.1,
+            m2.settled.0,
+            m2.settled.1,
+            m2.grown(),
+            m2.parts[2],
         );
         let worst = s.during.last().copied().unwrap_or(f64::NAN);
         println!(

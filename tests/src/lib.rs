@@ -8,5 +8,6 @@ pub mod engine;
 pub mod fixtures;
 pub mod harness;
 pub mod http;
+pub mod memory;
 pub mod pgcluster;
 pub mod stub_http;

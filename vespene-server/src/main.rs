@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod console;
 mod http;
+mod memory;
 mod remote;
 
 use clap::Parser;

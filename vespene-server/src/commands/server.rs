@@ -36,8 +36,12 @@ pub fn run(env: &Env, args: ServerArgs) -> anyhow::Result<ExitCode> {
         env!("CARGO_PKG_VERSION"),
         running.url
     );
+    let mut quiet = crate::memory::QuietMoments::default();
     while !shutdown.load(Ordering::SeqCst) && !running.is_finished() {
         std::thread::sleep(Duration::from_millis(100));
+        if quiet.tick(running.followers()) {
+            crate::memory::trim();
+        }
     }
     running.stop()?;
     Ok(ExitCode::SUCCESS)

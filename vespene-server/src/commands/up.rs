@@ -152,6 +152,7 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
             next_start: Instant::now(),
         })
         .collect();
+    let mut quiet = crate::memory::QuietMoments::default();
     while !shutdown.load(Ordering::SeqCst) && !web.is_finished() {
         for (i, w) in workers.iter_mut().enumerate() {
             if let Some(child) = &mut w.child
@@ -178,6 +179,9 @@ pub fn run(env: &Env, args: UpArgs) -> anyhow::Result<ExitCode> {
             }
         }
         std::thread::sleep(Duration::from_millis(200));
+        if quiet.tick(web.followers()) {
+            crate::memory::trim();
+        }
     }
     println!("Stopping.");
     let web_result = web.stop();

@@ -34,6 +34,7 @@ pub struct Running {
     pub url: String,
     handle: actix_web::dev::ServerHandle,
     thread: std::thread::JoinHandle<std::io::Result<()>>,
+    state: web::Data<State>,
 }
 
 impl Running {
@@ -50,6 +51,11 @@ impl Running {
             Ok(r) => r.context("the HTTP server failed"),
             Err(_) => anyhow::bail!("the HTTP server thread panicked"),
         }
+    }
+
+    /// How many live output streams are open.
+    pub fn followers(&self) -> usize {
+        self.state.hub.following()
     }
 
     /// Whether the server has stopped on its own (it failed).
@@ -95,6 +101,7 @@ pub fn start(app: App) -> anyhow::Result<Running> {
         .map(|n| n.get())
         .unwrap_or(2);
     let blocking_threads = blocking_threads(state.app.settings.database.pool_size, workers);
+    let served = state.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     let thread = std::thread::Builder::new()
         .name("http".into())
@@ -135,5 +142,6 @@ pub fn start(app: App) -> anyhow::Result<Running> {
         url,
         handle,
         thread,
+        state: served,
     })
 }

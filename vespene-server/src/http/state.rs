@@ -5,7 +5,7 @@
 use super::actor_cache::ActorCache;
 use super::session::Sessions;
 use super::throttle::Throttle;
-use std::sync::Arc;
+use actix_web::web::Bytes;
 use std::time::Duration;
 use vespene_core::app::App;
 use vespene_core::engine::follow::OutputHub;
@@ -16,8 +16,11 @@ pub struct State {
     pub sessions: Sessions,
     pub throttle: Throttle,
     pub actors: ActorCache,
-    /// `/api/v1/openapi.json`, made once from the route table.
-    pub openapi: Arc<serde_json::Value>,
+    /// `/api/v1/openapi.json`, made once from the route table and kept
+    /// as its bytes: as a `serde_json::Value` (a map per object, a
+    /// `String` per key) the ~90 KiB document held several times that in
+    /// the heap for the server's whole life, and was cloned per request.
+    pub openapi: Bytes,
     /// Wakes the live output streams of the builds they follow.
     pub hub: OutputHub,
 }
@@ -32,7 +35,9 @@ impl State {
                 Duration::from_secs(server.login_window_seconds.max(1)),
             ),
             actors: ActorCache::default(),
-            openapi: Arc::new(openapi),
+            openapi: Bytes::from(
+                serde_json::to_vec(&openapi).expect("a JSON value always serializes"),
+            ),
             hub: OutputHub::new(&app.waker),
             app,
         }

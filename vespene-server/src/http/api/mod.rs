@@ -16,8 +16,10 @@ use super::state::State;
 use actix_web::web;
 use vespene_core::ops::*;
 
-async fn openapi(state: web::Data<State>) -> web::Json<serde_json::Value> {
-    web::Json((*state.openapi).clone())
+async fn openapi(state: web::Data<State>) -> actix_web::HttpResponse {
+    actix_web::HttpResponse::Ok()
+        .content_type("application/json")
+        .body(state.openapi.clone())
 }
 
 pub fn configure(r: &mut Routes<'_>) {
