@@ -164,8 +164,11 @@ pub struct BuildSummary {
     #[serde(rename = "status")]
     pub status_text: String,
     pub revision: String,
+    #[serde(serialize_with = "super::timestamp::serialize")]
     pub queued_time: NaiveDateTime,
+    #[serde(serialize_with = "super::timestamp::serialize_opt")]
     pub start_time: Option<NaiveDateTime>,
+    #[serde(serialize_with = "super::timestamp::serialize_opt")]
     pub end_time: Option<NaiveDateTime>,
     pub return_code: Option<i32>,
     pub created_by: Option<i64>,

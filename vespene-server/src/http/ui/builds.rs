@@ -31,12 +31,14 @@ fn build_filter(q: &mut QueryArgs) -> Result<BuildFilter, ApiError> {
     })
 }
 
-/// Minutes between two times, one decimal (the original's run time).
-fn minutes(start: &Value, end: &Value) -> Option<String> {
-    let parse =
-        |v: &Value| chrono::NaiveDateTime::parse_from_str(v.as_str()?, "%Y-%m-%dT%H:%M:%S%.f").ok();
-    let start = parse(start)?;
-    let end = parse(end).unwrap_or_else(|| chrono::Utc::now().naive_utc());
+/// Minutes between two times, one decimal (the original's run time), up
+/// to now while the build runs.
+fn minutes(
+    start: Option<chrono::NaiveDateTime>,
+    end: Option<chrono::NaiveDateTime>,
+) -> Option<String> {
+    let start = start?;
+    let end = end.unwrap_or_else(|| chrono::Utc::now().naive_utc());
     Some(format!(
         "{:.1}",
         (end - start).num_milliseconds() as f64 / 60000.0
@@ -67,10 +69,7 @@ async fn list(ctx: Ctx, query: web::Query<Vec<(String, String)>>) -> Result<Http
                     pools.get(&b.worker_pool_id).cloned().into(),
                 );
                 m.insert("stoppable".into(), b.status().is_stoppable().into());
-                m.insert(
-                    "run_time".into(),
-                    minutes(&m["start_time"], &m["end_time"]).into(),
-                );
+                m.insert("run_time".into(), minutes(b.start_time, b.end_time).into());
                 v
             })
             .collect();
@@ -83,17 +82,16 @@ async fn list(ctx: Ctx, query: web::Query<Vec<(String, String)>>) -> Result<Http
         all.push(("page".into(), p.to_string()));
         format!("/ui/builds?{}", serde_urlencoded_pairs(&all))
     };
-    ctx.render(
-        "builds.html",
-        json!({
-            "rows": rows,
-            "page": page.page,
-            "prev": (page.page > 1).then(|| link(page.page - 1)),
-            "next": has_more.then(|| link(page.page + 1)),
-            "statuses": BuildStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
-            "status_filter": others.iter().find(|(k, _)| k == "status").map(|(_, v)| v.clone()).unwrap_or_default(),
-        }),
-    )
+    let mut data = json!({
+        "page": page.page,
+        "prev": (page.page > 1).then(|| link(page.page - 1)),
+        "next": has_more.then(|| link(page.page + 1)),
+        "statuses": BuildStatus::ALL.iter().map(|s| s.as_str()).collect::<Vec<_>>(),
+        "status_filter": others.iter().find(|(k, _)| k == "status").map(|(_, v)| v.clone()).unwrap_or_default(),
+    });
+    // Moved in: `json!` would copy every row.
+    data["rows"] = Value::Array(rows);
+    ctx.render("builds.html", data)
 }
 
 fn pretty(text: &str) -> String {
@@ -119,7 +117,7 @@ async fn detail(ctx: Ctx, id: web::Path<i64>) -> Result<HttpResponse, UiError> {
         let can_stop = build.status().is_stoppable() && builds.authorize_stop(&actor, id).is_ok();
         let mut b = serde_json::to_value(&build).unwrap_or_default();
         let m = b.as_object_mut().expect("an object");
-        m.insert("run_time".into(), minutes(&m["start_time"], &m["end_time"]).into());
+        m.insert("run_time".into(), minutes(build.start_time, build.end_time).into());
         Ok::<_, ApiError>(json!({
             "build": b,
             "project_name": project,
