@@ -10,12 +10,23 @@
 //! (`branches/stable`, `trunk`); a URL may also name the path itself. The
 //! revision and author recorded are `svn info`'s "Last Changed Rev" and
 //! "Last Changed Author" of the working copy.
+//!
+//! The checkout runs with the working copy's SQLite database in exclusive
+//! locking mode (svn's own `[working-copy] exclusive-locking` setting,
+//! given as `--config-option`): the working copy is new and nothing else
+//! opens it while the checkout runs, and without it svn takes and releases
+//! a file lock around every statement (about 350,000 `fcntl` calls and
+//! 200,000 `stat`s for 10,000 files, against 40,000 and 50,000 with it).
 
 use vespene_plugin_api::kinds::scm::{CheckoutRequest, CheckoutResult};
 use vespene_plugin_api::{
     CreateContext, Host, Plugin, PluginError, RunOutcome, RunRequest, ScmPlugin, Stream,
     export_plugin, serde_json,
 };
+
+/// svn's setting that keeps the working copy database locked for the whole
+/// command instead of around each statement (see the module's doc).
+pub const EXCLUSIVE_LOCKING: &str = "config:working-copy:exclusive-locking=true";
 
 /// The checkout timeout when neither the settings nor the host give one.
 pub const DEFAULT_TIMEOUT_SECS: u64 = 600;
@@ -188,7 +199,12 @@ impl ScmPlugin for SvnScm {
         let login = request.credentials.as_ref();
         self.host.message("----------\nChecking out...")?;
         let mut argv = self.base(login);
-        argv.extend(["checkout".into(), "--quiet".into()]);
+        argv.extend([
+            "checkout".into(),
+            "--quiet".into(),
+            "--config-option".into(),
+            EXCLUSIVE_LOCKING.into(),
+        ]);
         if let Some(rev) = request
             .commit
             .as_deref()
