@@ -227,10 +227,16 @@ impl Supervisor<'_> {
             self.tell_stop();
         }
         let mut exited_at: Option<Instant> = None;
+        let mut looked = Instant::now();
         loop {
             match runner.messages.recv_timeout(Duration::from_millis(100)) {
-                Ok(line) => {
-                    self.handle(&line, &mut end);
+                Ok(lines) => {
+                    for line in &lines {
+                        self.handle(line, &mut end);
+                        if end.done {
+                            break;
+                        }
+                    }
                     if end.done {
                         break;
                     }
@@ -238,8 +244,14 @@ impl Supervisor<'_> {
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => self.log.tick(),
             }
+            // Whether the child is still there: every 100 ms is enough (a
+            // wait call per message cost a system call per output line).
             if exited_at.is_none()
-                && let Ok(Some(status)) = runner.child.try_wait()
+                && looked.elapsed() >= Duration::from_millis(100)
+                && let Ok(Some(status)) = {
+                    looked = Instant::now();
+                    runner.child.try_wait()
+                }
             {
                 end.status = Some(status);
                 exited_at = Some(Instant::now());
@@ -361,7 +373,8 @@ fn kill_group(pgid: i32) {
 /// the end of its pipe).
 struct Runner {
     child: std::process::Child,
-    messages: Receiver<Vec<u8>>,
+    /// Whole lines, as many as arrived together.
+    messages: Receiver<Vec<Vec<u8>>>,
     /// Builds (or parts of one) it was handed.
     builds: u32,
 }
@@ -422,19 +435,28 @@ fn spawn(app: &App) -> std::io::Result<Runner> {
         .name("runner-pipe".into())
         .spawn(move || {
             let mut reader = BufReader::with_capacity(64 * 1024, std::fs::File::from(read));
-            let mut line = Vec::new();
+            // Every whole line already read goes in one message: one
+            // channel hand-over (and wake-up of the worker) per line made a
+            // 1,000,000-line build wait on thread switches for seconds.
             loop {
-                line.clear();
-                match reader.read_until(b'\n', &mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) => {
-                        if line.last() == Some(&b'\n') {
-                            line.pop();
-                        }
-                        if tx.send(line.clone()).is_err() {
-                            break;
+                let mut batch = Vec::new();
+                loop {
+                    let mut line = Vec::new();
+                    match reader.read_until(b'\n', &mut line) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {
+                            if line.last() == Some(&b'\n') {
+                                line.pop();
+                            }
+                            batch.push(line);
                         }
                     }
+                    if !reader.buffer().contains(&b'\n') {
+                        break;
+                    }
+                }
+                if batch.is_empty() || tx.send(batch).is_err() {
+                    break;
                 }
             }
         })?;
