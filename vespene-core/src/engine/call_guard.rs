@@ -6,8 +6,9 @@
 //! records the call's label ("trigger plugin 'x' (execute_hook)") and
 //! deadline in plain atomics. In the runner child:
 //! - a handler for SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE and SIGTRAP
-//!   writes `K<label>` to the worker's pipe (one `write`, nothing that
-//!   allocates or locks) and lets the signal kill the process;
+//!   writes the log lines the child still holds (see [`super::held`]) and
+//!   `K<label>` to the worker's pipe (nothing that allocates or locks) and
+//!   lets the signal kill the process;
 //! - an `atexit` handler does the same when a plugin calls `exit`;
 //! - a watchdog thread writes `K<label>\t<reason>` and kills the child's
 //!   process group when a call outlives its deadline, or is still running
@@ -181,6 +182,10 @@ fn report(reason: &[u8]) {
         n += take;
     }
     buf[n] = b'\n';
+    if !stderr {
+        // The lines the build printed before this call went wrong first.
+        super::held::write_to(fd);
+    }
     // SAFETY: writing our own buffer to a descriptor we own.
     unsafe { libc::write(fd, buf.as_ptr().cast(), n + 1) };
 }

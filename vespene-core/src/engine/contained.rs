@@ -46,6 +46,7 @@
 use super::EngineError;
 use super::call_guard::{self, STOP_GRACE};
 use super::claim::Claimer;
+use super::held::Held;
 use super::log::{BuildLog, FilterChain, LogStore};
 use super::runner::{self, Ending, RunnerIo};
 use super::store::DbLogStore;
@@ -54,7 +55,7 @@ use crate::app::App;
 use crate::db::builds::{self, Build, BuildStatus};
 use crate::plugins::scanner::signal_name;
 use crate::process::CancelToken;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ChildStdin, Command, Stdio};
@@ -231,7 +232,7 @@ impl Supervisor<'_> {
         loop {
             match runner.messages.recv_timeout(Duration::from_millis(100)) {
                 Ok(lines) => {
-                    for line in &lines {
+                    for line in lines.strip_suffix(b"\n").unwrap_or(&lines).split(|b| *b == b'\n') {
                         self.handle(line, &mut end);
                         if end.done {
                             break;
@@ -373,8 +374,8 @@ fn kill_group(pgid: i32) {
 /// the end of its pipe).
 struct Runner {
     child: std::process::Child,
-    /// Whole lines, as many as arrived together.
-    messages: Receiver<Vec<Vec<u8>>>,
+    /// Whole lines (each ending in `\n`), as many as arrived together.
+    messages: Receiver<Vec<u8>>,
     /// Builds (or parts of one) it was handed.
     builds: u32,
 }
@@ -434,29 +435,32 @@ fn spawn(app: &App) -> std::io::Result<Runner> {
     std::thread::Builder::new()
         .name("runner-pipe".into())
         .spawn(move || {
-            let mut reader = BufReader::with_capacity(64 * 1024, std::fs::File::from(read));
-            // Every whole line already read goes in one message: one
-            // channel hand-over (and wake-up of the worker) per line made a
+            let mut file = std::fs::File::from(read);
+            // Every whole line read goes in one message: one channel
+            // hand-over (and wake-up of the worker) per line made a
             // 1,000,000-line build wait on thread switches for seconds.
+            let mut chunk = vec![0u8; 64 * 1024];
+            let mut lines: Vec<u8> = Vec::new();
             loop {
-                let mut batch = Vec::new();
-                loop {
-                    let mut line = Vec::new();
-                    match reader.read_until(b'\n', &mut line) {
-                        Ok(0) | Err(_) => break,
-                        Ok(_) => {
-                            if line.last() == Some(&b'\n') {
-                                line.pop();
-                            }
-                            batch.push(line);
-                        }
+                let n = match file.read(&mut chunk) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(_) => 0,
+                };
+                if n == 0 {
+                    // A last line without its newline still counts.
+                    if !lines.is_empty() {
+                        lines.push(b'\n');
+                        let _ = tx.send(lines);
                     }
-                    if !reader.buffer().contains(&b'\n') {
+                    break;
+                }
+                lines.extend_from_slice(&chunk[..n]);
+                if let Some(end) = memchr::memrchr(b'\n', &lines) {
+                    let rest = lines.split_off(end + 1);
+                    if tx.send(std::mem::replace(&mut lines, rest)).is_err() {
                         break;
                     }
-                }
-                if batch.is_empty() || tx.send(batch).is_err() {
-                    break;
                 }
             }
         })?;
@@ -630,11 +634,51 @@ fn kill_leftovers(sup: &mut Supervisor<'_>) {
 
 // ----------------------------------------------------------------- child
 
+/// The child's end of the message pipe. Log lines are held back (see
+/// [`super::held`]) and written together at each [`LogStore::idle`]; every
+/// other message first writes the lines held before it.
+struct PipeWriter {
+    file: std::fs::File,
+    held: Held,
+}
+
+/// How many bytes of log lines a runner child holds back at most (a
+/// pipe's whole buffer).
+const HELD_BYTES: usize = 64 * 1024;
+
+impl PipeWriter {
+    fn line(&mut self, tag: u8, line: &str) -> std::io::Result<()> {
+        let parts: [&[u8]; 3] = [&[tag], line.as_bytes(), b"\n"];
+        if self.held.push(&parts) {
+            return Ok(());
+        }
+        self.send_held()?;
+        if !self.held.push(&parts) {
+            self.file.write_all(&parts.concat())?;
+        }
+        Ok(())
+    }
+
+    fn send_held(&mut self) -> std::io::Result<()> {
+        let file = &mut self.file;
+        self.held.drain(|bytes| file.write_all(bytes))
+    }
+
+    /// A message of its own (`S`, `P`, `T`, `D`, `F`), after the held lines.
+    fn message(&mut self, text: &[u8]) -> std::io::Result<()> {
+        self.send_held()?;
+        self.file.write_all(text)
+    }
+}
+
+fn pipe_error(e: std::io::Error) -> String {
+    format!("the worker no longer reads the build's log: {e}")
+}
+
 /// The child's end of the message pipe, as a log store.
 struct PipeStore {
-    pipe: Arc<Mutex<std::fs::File>>,
+    pipe: Arc<Mutex<PipeWriter>>,
     answers: Arc<Mutex<Receiver<String>>>,
-    buf: Vec<u8>,
 }
 
 impl LogStore for PipeStore {
@@ -647,27 +691,24 @@ impl LogStore for PipeStore {
                 return Ok(());
             }
         };
-        self.buf.clear();
+        let mut pipe = self.pipe.lock().unwrap();
         for line in text.lines() {
-            self.buf.push(tag);
-            self.buf.extend_from_slice(line.as_bytes());
-            self.buf.push(b'\n');
+            pipe.line(tag, line).map_err(pipe_error)?;
         }
-        self.pipe
-            .lock()
-            .unwrap()
-            .write_all(&self.buf)
-            .map_err(|e| format!("the worker no longer reads the build's log: {e}"))?;
         text.clear();
         Ok(())
+    }
+
+    fn idle(&mut self) -> Result<(), String> {
+        self.pipe.lock().unwrap().send_held().map_err(pipe_error)
     }
 
     fn sync(&mut self) -> Result<(), String> {
         self.pipe
             .lock()
             .unwrap()
-            .write_all(b"S\n")
-            .map_err(|e| format!("the worker no longer reads the build's log: {e}"))?;
+            .message(b"S\n")
+            .map_err(pipe_error)?;
         match self.answers.lock().unwrap().recv() {
             Ok(a) if a == "synced" => Ok(()),
             Ok(a) => Err(a.strip_prefix("lost ").unwrap_or(&a).to_string()),
@@ -735,7 +776,12 @@ pub fn child_main(app: &App) -> Result<(), EngineError> {
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )
     .map_err(|e| EngineError::Worker(format!("runner pipe: {e}")))?;
-    let pipe = Arc::new(Mutex::new(std::fs::File::from(fd)));
+    let held = Held::once(HELD_BYTES)
+        .ok_or_else(|| EngineError::Worker("runner child started twice".into()))?;
+    let pipe = Arc::new(Mutex::new(PipeWriter {
+        file: std::fs::File::from(fd),
+        held,
+    }));
     call_guard::install(PIPE_FD);
     if let Err(e) = crate::process::reaper::become_subreaper() {
         tracing::warn!("cannot become a child subreaper ({e})");
@@ -753,10 +799,10 @@ pub fn child_main(app: &App) -> Result<(), EngineError> {
         let mut pipe = pipe.lock().unwrap();
         match &result {
             Ok(()) => {
-                let _ = pipe.write_all(b"D\n");
+                let _ = pipe.message(b"D\n");
             }
             Err(e) => {
-                let _ = pipe.write_all(format!("Fthe build's runner failed: {e}\n").as_bytes());
+                let _ = pipe.message(format!("Fthe build's runner failed: {e}\n").as_bytes());
                 break;
             }
         }
@@ -771,7 +817,7 @@ pub fn child_main(app: &App) -> Result<(), EngineError> {
 fn serve(
     app: &App,
     args: &ChildArgs,
-    pipe: &Arc<Mutex<std::fs::File>>,
+    pipe: &Arc<Mutex<PipeWriter>>,
     current: &Arc<Mutex<Option<Current>>>,
     answers: &Arc<Mutex<Receiver<String>>>,
 ) -> Result<(), EngineError> {
@@ -793,7 +839,6 @@ fn serve(
         store: Box::new(PipeStore {
             pipe: pipe.clone(),
             answers: answers.clone(),
-            buf: Vec::new(),
         }),
         unbatched: true,
         progress: Box::new(move |i| {
@@ -802,7 +847,7 @@ fn serve(
             } else {
                 format!("P{i}\n")
             };
-            let _ = progress_pipe.lock().unwrap().write_all(text.as_bytes());
+            let _ = progress_pipe.lock().unwrap().message(text.as_bytes());
         }),
         timer: {
             let pipe = pipe.clone();
@@ -811,7 +856,7 @@ fn serve(
                     Some(s) => format!("T{s}\n"),
                     None => "T-\n".to_string(),
                 };
-                let _ = pipe.lock().unwrap().write_all(line.as_bytes());
+                let _ = pipe.lock().unwrap().message(line.as_bytes());
             })
         },
     };

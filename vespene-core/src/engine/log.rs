@@ -28,6 +28,12 @@ pub trait LogStore {
     /// Takes `text` (lines ending in `\n`, leaving it empty) on success;
     /// leaves it untouched on failure so the next flush tries again.
     fn append(&mut self, stream: Stream, text: &mut String) -> Result<(), String>;
+    /// Passes on what it holds back (a runner child's pipe writes the
+    /// lines of one read of a command's output together): called after
+    /// every read, while a command is silent, and after housekeeping text.
+    fn idle(&mut self) -> Result<(), String> {
+        Ok(())
+    }
     /// Waits until everything appended so far is stored.
     fn sync(&mut self) -> Result<(), String> {
         Ok(())
@@ -41,6 +47,9 @@ pub trait LogStore {
 impl LogStore for Box<dyn LogStore> {
     fn append(&mut self, stream: Stream, text: &mut String) -> Result<(), String> {
         (**self).append(stream, text)
+    }
+    fn idle(&mut self) -> Result<(), String> {
+        (**self).idle()
     }
     fn sync(&mut self) -> Result<(), String> {
         (**self).sync()
@@ -203,8 +212,9 @@ pub struct BuildLog<S: LogStore> {
     output_variables: Map<String, Value>,
     variables: VariableBudget,
     store_error: Option<String>,
-    /// Store every line at once (a runner child: nothing waits in memory
-    /// when a plugin call kills it).
+    /// Hand every line to the store at once (a runner child: its store
+    /// holds lines where a report of a plugin call that kills the child
+    /// finds them, see [`super::held`]).
     unbatched: bool,
 }
 
@@ -275,12 +285,15 @@ impl<S: LogStore> BuildLog<S> {
                 self.push_filtered(1, &p);
             }
         }
+        if self.unbatched {
+            return self.flush();
+        }
         // One clock read per batch, not per line: the age is checked by
         // `tick`, which the command runner calls after every read.
         if self.oldest.is_none() {
             self.oldest = Some(Instant::now());
         }
-        if self.unbatched || self.pending[i].len() >= FLUSH_BYTES {
+        if self.pending[i].len() >= FLUSH_BYTES {
             self.flush();
         }
     }
@@ -361,6 +374,9 @@ impl<S: LogStore> BuildLog<S> {
         for line in text.lines() {
             self.line(stream, line);
         }
+        if self.unbatched {
+            self.store_idle();
+        }
     }
 
     /// A housekeeping line in the messages.
@@ -373,6 +389,13 @@ impl<S: LogStore> BuildLog<S> {
     pub fn tick(&mut self) {
         if self.oldest.is_some_and(|t| t.elapsed() >= FLUSH_AGE) {
             self.flush();
+        }
+        self.store_idle();
+    }
+
+    fn store_idle(&mut self) {
+        if let Err(e) = self.store.idle() {
+            self.store_error.get_or_insert(e);
         }
     }
 

@@ -26,6 +26,7 @@ pub mod cleanup;
 pub mod contained;
 pub mod context;
 pub mod follow;
+pub mod held;
 pub mod import;
 pub mod log;
 pub mod persist;
