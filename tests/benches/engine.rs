@@ -493,6 +493,18 @@ fn main() {
     };
     let load_before = loadavg();
     let began = Instant::now();
+    // Only the long log (to profile it): VESPENE_BENCH_ENGINE_ONLY=long.
+    if std::env::var("VESPENE_BENCH_ENGINE_ONLY").is_ok_and(|v| v == "long") {
+        for backend in backends() {
+            let long = long_log(backend, sizes.lines);
+            println!(
+                "{backend:?}: `seq {}` build, claim → log stored {}",
+                sizes.lines,
+                long.map_or("failed".into(), |l| ms(l.claim_to_stored))
+            );
+        }
+        return;
+    }
 
     let bare = bare_rate(sizes.trivial.min(500));
     let seq_file = seq_to_file(sizes.lines, sizes.baseline_runs);

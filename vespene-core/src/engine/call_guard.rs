@@ -45,8 +45,35 @@ static KILLING: AtomicBool = AtomicBool::new(false);
 static TO_STDERR: AtomicBool = AtomicBool::new(false);
 
 fn epoch() -> Instant {
-    static EPOCH: OnceLock<Instant> = OnceLock::new();
-    *EPOCH.get_or_init(Instant::now)
+    epochs().0
+}
+
+/// The epoch as an [`Instant`] and as raw `CLOCK_MONOTONIC` nanoseconds
+/// (the clock `Instant` reads on Linux), taken together.
+fn epochs() -> (Instant, u64) {
+    static EPOCH: OnceLock<(Instant, u64)> = OnceLock::new();
+    *EPOCH.get_or_init(|| (Instant::now(), raw_nanos(libc::CLOCK_MONOTONIC)))
+}
+
+fn raw_nanos(clock: libc::clockid_t) -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes the timespec it is given.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
+    (ts.tv_sec as u64)
+        .saturating_mul(1_000_000_000)
+        .saturating_add(ts.tv_nsec as u64)
+}
+
+/// Now in [`nanos`]' terms from the coarse monotonic clock: up to a few
+/// milliseconds behind, at a fifth of the precise clock's cost. For the
+/// deadline of every output filter call, made once per line.
+fn coarse_nanos() -> u64 {
+    raw_nanos(libc::CLOCK_MONOTONIC_COARSE)
+        .saturating_sub(epochs().1)
+        .max(1)
 }
 
 fn nanos(t: Instant) -> u64 {
@@ -107,7 +134,23 @@ pub struct CallGuard {
 }
 
 impl CallGuard {
+    /// A call that may take `limit` (explained by the reason) from now,
+    /// measured on the coarse clock: for calls made once per line, whose
+    /// limits are seconds.
+    pub fn enter_within(label: &'static str, limit: Option<(Duration, &'static str)>) -> CallGuard {
+        let deadline = limit.map(|(l, reason)| {
+            let at = coarse_nanos().saturating_add(u64::try_from(l.as_nanos()).unwrap_or(u64::MAX));
+            (at, reason)
+        });
+        Self::enter_at(label, deadline)
+    }
+
     pub fn enter(label: &'static str, deadline: Option<Deadline>) -> CallGuard {
+        Self::enter_at(label, deadline.map(|d| (nanos(d.at), d.reason)))
+    }
+
+    /// Enters a call whose deadline is given in [`nanos`]' terms.
+    fn enter_at(label: &'static str, deadline: Option<(u64, &'static str)>) -> CallGuard {
         let saved = CallGuard {
             label: (
                 LABEL.load(Ordering::Relaxed),
@@ -122,10 +165,10 @@ impl CallGuard {
         LABEL_LEN.store(label.len(), Ordering::Relaxed);
         LABEL.store(label.as_ptr().cast_mut(), Ordering::Release);
         match deadline {
-            Some(d) => {
-                REASON_LEN.store(d.reason.len(), Ordering::Relaxed);
-                REASON.store(d.reason.as_ptr().cast_mut(), Ordering::Relaxed);
-                DEADLINE.store(nanos(d.at), Ordering::Release);
+            Some((at, reason)) => {
+                REASON_LEN.store(reason.len(), Ordering::Relaxed);
+                REASON.store(reason.as_ptr().cast_mut(), Ordering::Relaxed);
+                DEADLINE.store(at, Ordering::Release);
             }
             None => DEADLINE.store(0, Ordering::Release),
         }

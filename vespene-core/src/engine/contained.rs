@@ -232,7 +232,9 @@ impl Supervisor<'_> {
         loop {
             match runner.messages.recv_timeout(Duration::from_millis(100)) {
                 Ok(lines) => {
-                    for line in lines.strip_suffix(b"\n").unwrap_or(&lines).split(|b| *b == b'\n') {
+                    // Checked as UTF-8 once per chunk, not once per line.
+                    let text = String::from_utf8_lossy(&lines);
+                    for line in text.strip_suffix('\n').unwrap_or(&text).split('\n') {
                         self.handle(line, &mut end);
                         if end.done {
                             break;
@@ -241,6 +243,7 @@ impl Supervisor<'_> {
                     if end.done {
                         break;
                     }
+                    self.log.tick();
                 }
                 Err(RecvTimeoutError::Disconnected) => break,
                 Err(RecvTimeoutError::Timeout) => self.log.tick(),
@@ -308,10 +311,11 @@ impl Supervisor<'_> {
         end
     }
 
-    fn handle(&mut self, line: &[u8], end: &mut ChildEnd) {
-        let text = String::from_utf8_lossy(line.get(1..).unwrap_or_default());
-        end.heard |= line.first() != Some(&b'F');
-        match line.first() {
+    fn handle(&mut self, line: &str, end: &mut ChildEnd) {
+        // The tag is one ASCII byte: the rest starts on a char boundary.
+        let text = line.get(1..).unwrap_or_default();
+        end.heard |= line.as_bytes().first() != Some(&b'F');
+        match line.as_bytes().first() {
             Some(b'F') => self.log.relayed(Stream::Messages, &text),
             Some(b'O') => self.log.relayed(Stream::Output, &text),
             Some(b'M') => self.log.relayed(Stream::Messages, &text),
@@ -647,8 +651,10 @@ struct PipeWriter {
 const HELD_BYTES: usize = 64 * 1024;
 
 impl PipeWriter {
-    fn line(&mut self, tag: u8, line: &str) -> std::io::Result<()> {
-        let parts: [&[u8]; 3] = [&[tag], line.as_bytes(), b"\n"];
+    /// One line of the stream `tag` names.
+    fn line(&mut self, tag: u8, line: &[u8]) -> std::io::Result<()> {
+        let end: &[u8] = if line.ends_with(b"\n") { b"" } else { b"\n" };
+        let parts: [&[u8]; 3] = [&[tag], line, end];
         if self.held.push(&parts) {
             return Ok(());
         }
@@ -692,7 +698,8 @@ impl LogStore for PipeStore {
             }
         };
         let mut pipe = self.pipe.lock().unwrap();
-        for line in text.lines() {
+        // Whole lines, each ending in `\n` (see `LogStore::append`).
+        for line in text.as_bytes().split_inclusive(|b| *b == b'\n') {
             pipe.line(tag, line).map_err(pipe_error)?;
         }
         text.clear();

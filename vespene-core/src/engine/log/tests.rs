@@ -122,15 +122,17 @@ fn output_variables_are_capped_by_count_and_bytes_with_one_message() {
 }
 
 #[test]
-fn relayed_lines_are_stored_once_old_enough_without_a_tick() {
-    // A runner child's lines relayed one by one, faster than the relay's
-    // idle tick: the batch still goes out once it is FLUSH_AGE old.
+fn relayed_lines_are_stored_at_the_first_tick_once_old_enough() {
+    // A runner child's lines, relayed chunk by chunk with a tick after
+    // each: a batch goes out at the first tick once it is FLUSH_AGE old.
     let mut mem = Memory::default();
     let mut log = BuildLog::new(FilterChain::new(Vec::new()), &mut mem);
     log.relayed(Stream::Output, "first");
     log.relayed(Stream::Output, "second");
+    log.tick();
     std::thread::sleep(FLUSH_AGE);
     log.relayed(Stream::Output, "third");
+    log.tick();
     log.relayed(Stream::Output, "fourth");
     let (store, _) = log.finish();
     assert_eq!(store.output, "first\nsecond\nthird\nfourth\n");
