@@ -59,7 +59,9 @@ use std::io::{BufRead, Read, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use std::os::fd::AsFd;
+use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vespene_plugin_api::Stream;
@@ -230,8 +232,8 @@ impl Supervisor<'_> {
         let mut exited_at: Option<Instant> = None;
         let mut looked = Instant::now();
         loop {
-            match runner.messages.recv_timeout(Duration::from_millis(100)) {
-                Ok(lines) => {
+            match runner.read(Duration::from_millis(100)) {
+                Heard::Lines(lines) => {
                     // Checked as UTF-8 once per chunk, not once per line.
                     let text = String::from_utf8_lossy(&lines);
                     for line in text.strip_suffix('\n').unwrap_or(&text).split('\n') {
@@ -245,8 +247,8 @@ impl Supervisor<'_> {
                     }
                     self.log.tick();
                 }
-                Err(RecvTimeoutError::Disconnected) => break,
-                Err(RecvTimeoutError::Timeout) => self.log.tick(),
+                Heard::Closed => break,
+                Heard::Quiet => self.log.tick(),
             }
             // Whether the child is still there: every 100 ms is enough (a
             // wait call per message cost a system call per output line).
@@ -374,12 +376,16 @@ fn kill_group(pgid: i32) {
     );
 }
 
-/// A runner child and the messages it sends (the receiver disconnects at
-/// the end of its pipe).
+/// A runner child and the pipe of the messages it sends.
 struct Runner {
     child: std::process::Child,
-    /// Whole lines (each ending in `\n`), as many as arrived together.
-    messages: Receiver<Vec<u8>>,
+    /// The read end of its message pipe, read by the supervising thread
+    /// itself (a reader thread in between cost a wake-up per message).
+    pipe: std::fs::File,
+    /// Read, not yet handled: at most one partial line between reads.
+    carry: Vec<u8>,
+    /// Where each read lands first.
+    chunk: Box<[u8]>,
     /// Builds (or parts of one) it was handed.
     builds: u32,
 }
@@ -400,8 +406,8 @@ fn retire(mut runner: Runner) {
     let _ = runner.child.wait();
 }
 
-/// Starts a runner child; its messages arrive on the receiver (which
-/// disconnects at the end of its pipe). It waits for its `run` line.
+/// Starts a runner child; its messages arrive on [`Runner::pipe`]. It
+/// waits for its `run` line.
 fn spawn(app: &App) -> std::io::Result<Runner> {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
     let exe = std::env::current_exe()?;
@@ -435,44 +441,58 @@ fn spawn(app: &App) -> std::io::Result<Runner> {
     }
     let child = cmd.spawn()?;
     drop(write);
-    let (tx, rx) = channel();
-    std::thread::Builder::new()
-        .name("runner-pipe".into())
-        .spawn(move || {
-            let mut file = std::fs::File::from(read);
-            // Every whole line read goes in one message: one channel
-            // hand-over (and wake-up of the worker) per line made a
-            // 1,000,000-line build wait on thread switches for seconds.
-            let mut chunk = vec![0u8; 64 * 1024];
-            let mut lines: Vec<u8> = Vec::new();
-            loop {
-                let n = match file.read(&mut chunk) {
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(_) => 0,
-                };
-                if n == 0 {
-                    // A last line without its newline still counts.
-                    if !lines.is_empty() {
-                        lines.push(b'\n');
-                        let _ = tx.send(lines);
-                    }
-                    break;
-                }
-                lines.extend_from_slice(&chunk[..n]);
-                if let Some(end) = memchr::memrchr(b'\n', &lines) {
-                    let rest = lines.split_off(end + 1);
-                    if tx.send(std::mem::replace(&mut lines, rest)).is_err() {
-                        break;
-                    }
-                }
-            }
-        })?;
     Ok(Runner {
         child,
-        messages: rx,
+        pipe: std::fs::File::from(read),
+        carry: Vec::new(),
+        chunk: vec![0u8; 64 * 1024].into_boxed_slice(),
         builds: 0,
     })
+}
+
+/// What [`Runner::read`] found.
+enum Heard {
+    /// Whole lines (each ending in `\n`), as many as had arrived.
+    Lines(Vec<u8>),
+    /// Nothing within the wait.
+    Quiet,
+    /// The end of the pipe: the child and all it started are gone.
+    Closed,
+}
+
+impl Runner {
+    /// Waits up to `wait` for messages from the child.
+    fn read(&mut self, wait: Duration) -> Heard {
+        let mut fds = [PollFd::new(self.pipe.as_fd(), PollFlags::POLLIN)];
+        let ms = u16::try_from(wait.as_millis()).unwrap_or(u16::MAX);
+        match poll(&mut fds, PollTimeout::from(ms)) {
+            Ok(0) | Err(nix::errno::Errno::EINTR) => return Heard::Quiet,
+            Ok(_) => {}
+            Err(_) => return Heard::Closed,
+        }
+        let n = match self.pipe.read(&mut self.chunk) {
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => return Heard::Quiet,
+            Err(_) => 0,
+        };
+        if n == 0 {
+            // A last line without its newline still counts.
+            if self.carry.is_empty() {
+                return Heard::Closed;
+            }
+            let mut last = std::mem::take(&mut self.carry);
+            last.push(b'\n');
+            return Heard::Lines(last);
+        }
+        self.carry.extend_from_slice(&self.chunk[..n]);
+        match memchr::memrchr(b'\n', &self.carry) {
+            Some(end) => {
+                let rest = self.carry.split_off(end + 1);
+                Heard::Lines(std::mem::replace(&mut self.carry, rest))
+            }
+            None => Heard::Quiet,
+        }
+    }
 }
 
 /// Runs claimed build `build` in runner children and records it whatever
