@@ -55,12 +55,12 @@ use crate::app::App;
 use crate::db::builds::{self, Build, BuildStatus};
 use crate::plugins::scanner::signal_name;
 use crate::process::CancelToken;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io::{BufRead, Read, Write};
+use std::os::fd::AsFd;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ChildStdin, Command, Stdio};
-use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
-use std::os::fd::AsFd;
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -318,9 +318,9 @@ impl Supervisor<'_> {
         let text = line.get(1..).unwrap_or_default();
         end.heard |= line.as_bytes().first() != Some(&b'F');
         match line.as_bytes().first() {
-            Some(b'F') => self.log.relayed(Stream::Messages, &text),
-            Some(b'O') => self.log.relayed(Stream::Output, &text),
-            Some(b'M') => self.log.relayed(Stream::Messages, &text),
+            Some(b'F') => self.log.relayed(Stream::Messages, text),
+            Some(b'O') => self.log.relayed(Stream::Output, text),
+            Some(b'M') => self.log.relayed(Stream::Messages, text),
             Some(b'S') => {
                 let answer = match self.log.sync() {
                     Ok(()) => "synced".to_string(),
@@ -340,7 +340,7 @@ impl Supervisor<'_> {
             // The script phase is over in time: what follows is bounded by
             // the call deadlines and the orphan deadline, not the timeout
             // (a slow database must not turn a success into a timeout).
-            Some(b'T') if &*text == "-" => {
+            Some(b'T') if text == "-" => {
                 end.deadline = end.deadline.filter(|(at, _)| Instant::now() >= *at);
             }
             Some(b'T') => {
