@@ -137,9 +137,19 @@ fn run_cases(user: Option<&str>) {
         }
         stop_build(&app, &Actor::System, *id).unwrap();
     }
+    // Every build first, then every worker: a worker may have claimed
+    // another case's build than its own, and finishing it (killed after
+    // a minute) while that build, a timeout case, still ran left the
+    // build RUNNING for good on a loaded machine.
+    let ended: Vec<_> = running
+        .into_iter()
+        .map(|(name, end, marker, id, worker)| {
+            let b = es.wait_build(&app, id, Duration::from_secs(300));
+            (name, end, marker, id, worker, b)
+        })
+        .collect();
     let mut failures = Vec::new();
-    for (name, end, marker, id, worker) in running {
-        let b = es.wait_build(&app, id, Duration::from_secs(300));
+    for (name, end, marker, id, worker, b) in ended {
         finish(worker);
         let want = match end {
             End::Normal => BuildStatus::Success,
