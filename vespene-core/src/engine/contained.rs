@@ -57,8 +57,7 @@ use crate::plugins::scanner::signal_name;
 use crate::process::CancelToken;
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use std::io::{BufRead, Read, Write};
-use std::os::fd::AsFd;
-use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ChildStdin, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
@@ -230,7 +229,6 @@ impl Supervisor<'_> {
             self.tell_stop();
         }
         let mut exited_at: Option<Instant> = None;
-        let mut looked = Instant::now();
         loop {
             match runner.read(Duration::from_millis(100)) {
                 Heard::Lines(lines) => {
@@ -250,14 +248,10 @@ impl Supervisor<'_> {
                 Heard::Closed => break,
                 Heard::Quiet => self.log.tick(),
             }
-            // Whether the child is still there: every 100 ms is enough (a
-            // wait call per message cost a system call per output line).
+            // Whether the child is still there: once per read (a chunk of
+            // lines) or quiet 100 ms.
             if exited_at.is_none()
-                && looked.elapsed() >= Duration::from_millis(100)
-                && let Ok(Some(status)) = {
-                    looked = Instant::now();
-                    runner.child.try_wait()
-                }
+                && let Ok(Some(status)) = runner.child.try_wait()
             {
                 end.status = Some(status);
                 exited_at = Some(Instant::now());
