@@ -99,7 +99,14 @@ impl fmt::Display for BuildStatus {
 
 /// A stored build, every field.
 #[derive(
-    Debug, Clone, PartialEq, Queryable, Selectable, serde::Serialize, schemars::JsonSchema,
+    Debug,
+    Clone,
+    PartialEq,
+    Queryable,
+    Selectable,
+    serde::Serialize,
+    serde::Deserialize,
+    schemars::JsonSchema,
 )]
 #[diesel(table_name = builds)]
 pub struct Build {

@@ -25,10 +25,14 @@
 //! `P<n>` (post trigger `n` starts; `P-` once they are done), `T<secs>` (the
 //! script phase starts the project's timeout; `T-` it is over), `K<call>[\t<why>]`
 //! (the call that is killing the child), `F<why>` (the child's own failure,
-//! a message; the child exits after it), `D` (this build is done; the
-//! child waits for its next `run` line). A child that said nothing but `F`
+//! a message; the child exits after it), `D[<status>]` (this part of the
+//! build is done, and after the whole build the status it recorded; the
+//! child waits for its next `run` line). Log lines, `T-` and `P-` are held
+//! back and written with the next message of another kind (fewer wake-ups
+//! of the worker per build). A child that said nothing but `F`
 //! never began the build, and another child is started for it. Worker →
-//! child: `run\t…` lines, `stop\t<build>`, and the answers to `S`.
+//! child: `run\t…` lines (the claimed build itself, so the child need not
+//! read it again), `stop\t<build>`, and the answers to `S`.
 //!
 //! The worker backs up the child's own limits: a child still running
 //! [`STOP_BACKSTOP`] past the stop's grace, or [`TIMEOUT_BACKSTOP`] past the
@@ -60,7 +64,6 @@ use std::io::{BufRead, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use vespene_plugin_api::Stream;
@@ -70,6 +73,11 @@ pub const SUBCOMMAND: &str = "__run-build";
 
 /// The descriptor of the child's message pipe.
 const PIPE_FD: i32 = 3;
+
+/// The descriptor of the worker's control pipe to the child: `run` lines
+/// and the answers to `S`, read by the child's main thread itself (through
+/// standard input's reader thread they cost one more wake-up each).
+const CONTROL_FD: i32 = 4;
 
 /// How long the worker waits, after a stop, beyond the child's own grace.
 const STOP_BACKSTOP: Duration = Duration::from_secs(5);
@@ -87,12 +95,24 @@ pub struct ChildArgs {
     pub claimed_by: String,
     pub worker_id: i64,
     pub build_root: std::path::PathBuf,
-    /// Only what follows the end, from this post trigger on.
-    pub post_from: Option<usize>,
+    /// What to run: the whole build, as the claim read it (the child need
+    /// not read it again), or only what follows its end.
+    pub part: Part,
+}
+
+/// The part of a build a runner child is handed.
+#[derive(Debug, Clone)]
+pub enum Part {
+    /// From the start: the claimed build.
+    Whole(Box<Build>),
+    /// What follows the end, from this post trigger on.
+    PostFrom(usize),
 }
 
 impl ChildArgs {
-    /// The `run` line that hands the child its build.
+    /// The `run` line that hands the child its build: tab-separated words,
+    /// the last one the claimed build as JSON (which escapes every tab and
+    /// newline) or `post` and the first post trigger to run.
     fn to_line(&self) -> String {
         let mut a = vec![
             "run".to_string(),
@@ -101,27 +121,34 @@ impl ChildArgs {
             self.worker_id.to_string(),
             self.build_root.display().to_string(),
         ];
-        if let Some(from) = self.post_from {
-            a.push(from.to_string());
+        match &self.part {
+            Part::Whole(build) => a.push(serde_json::to_string(build).unwrap_or_default()),
+            Part::PostFrom(from) => a.push(format!("post{from}")),
         }
         a.join("\t") + "\n"
     }
 
     /// Parses the words of a `run` line after `run`.
     fn parse(args: &[String]) -> Result<ChildArgs, String> {
-        let bad = || "expected: run BUILD CLAIMED_BY WORKER ROOT [FROM], tab-separated".to_string();
-        if args.len() < 4 {
+        let bad = || {
+            "expected: run BUILD CLAIMED_BY WORKER ROOT (BUILD_JSON | postFROM), tab-separated"
+                .to_string()
+        };
+        let [id, claimed_by, worker, root, part] = args else {
             return Err(bad());
-        }
+        };
+        let part = match part.strip_prefix("post") {
+            Some(from) => Part::PostFrom(from.parse().map_err(|_| bad())?),
+            None => Part::Whole(Box::new(
+                serde_json::from_str(part).map_err(|e| format!("the claimed build: {e}"))?,
+            )),
+        };
         Ok(ChildArgs {
-            build_id: args[0].parse().map_err(|_| bad())?,
-            claimed_by: args[1].clone(),
-            worker_id: args[2].parse().map_err(|_| bad())?,
-            build_root: args[3].clone().into(),
-            post_from: match args.get(4) {
-                Some(f) => Some(f.parse().map_err(|_| bad())?),
-                None => None,
-            },
+            build_id: id.parse().map_err(|_| bad())?,
+            claimed_by: claimed_by.clone(),
+            worker_id: worker.parse().map_err(|_| bad())?,
+            build_root: root.clone().into(),
+            part,
         })
     }
 }
@@ -149,6 +176,9 @@ struct ChildEnd {
     deadline: Option<(Instant, i32)>,
     /// The worker killed it for running past that deadline.
     timed_out: bool,
+    /// The status the child recorded for the build, which it says with
+    /// `D` after running the whole build.
+    recorded: Option<BuildStatus>,
 }
 
 impl ChildEnd {
@@ -189,14 +219,14 @@ impl Supervisor<'_> {
     /// one when there is none alive) and relays its log until it is done
     /// or dies. A child that is done and safe to reuse is kept for the
     /// next build.
-    fn supervise(&mut self, post_from: Option<usize>) -> ChildEnd {
+    fn supervise(&mut self, part: Part) -> ChildEnd {
         let mut end = ChildEnd::default();
         let args = ChildArgs {
             build_id: self.build_id,
             claimed_by: self.who.claimed_by.clone(),
             worker_id: self.who.worker_id,
             build_root: self.who.build_root.clone(),
-            post_from,
+            part,
         };
         let kept = RUNNER
             .lock()
@@ -220,11 +250,8 @@ impl Supervisor<'_> {
         };
         runner.builds += 1;
         let pgid = runner.child.id() as i32;
-        let mut stdin = runner.child.stdin.take();
-        if let Some(s) = stdin.as_mut() {
-            let _ = s.write_all(args.to_line().as_bytes());
-        }
-        *self.stdin.lock().unwrap() = stdin;
+        let _ = runner.control.write_all(args.to_line().as_bytes());
+        *self.stdin.lock().unwrap() = runner.child.stdin.take();
         if self.stopped_at.lock().unwrap().is_some() {
             self.tell_stop();
         }
@@ -235,7 +262,7 @@ impl Supervisor<'_> {
                     // Checked as UTF-8 once per chunk, not once per line.
                     let text = String::from_utf8_lossy(&lines);
                     for line in text.strip_suffix('\n').unwrap_or(&text).split('\n') {
-                        self.handle(line, &mut end);
+                        self.handle(line, &mut end, &mut runner.control);
                         if end.done {
                             break;
                         }
@@ -307,7 +334,8 @@ impl Supervisor<'_> {
         end
     }
 
-    fn handle(&mut self, line: &str, end: &mut ChildEnd) {
+    /// One message of the child; an answer goes back on `control`.
+    fn handle(&mut self, line: &str, end: &mut ChildEnd, control: &mut std::fs::File) {
         // The tag is one ASCII byte: the rest starts on a char boundary.
         let text = line.get(1..).unwrap_or_default();
         end.heard |= line.as_bytes().first() != Some(&b'F');
@@ -317,10 +345,10 @@ impl Supervisor<'_> {
             Some(b'M') => self.log.relayed(Stream::Messages, text),
             Some(b'S') => {
                 let answer = match self.log.sync() {
-                    Ok(()) => "synced".to_string(),
-                    Err(e) => format!("lost {}", e.replace('\n', " ")),
+                    Ok(()) => "synced\n".to_string(),
+                    Err(e) => format!("lost {}\n", e.replace('\n', " ")),
                 };
-                self.tell(&answer);
+                let _ = control.write_all(answer.as_bytes());
             }
             Some(b'P') => end.post = Some(text.parse().unwrap_or(usize::MAX)),
             Some(b'K') => {
@@ -330,7 +358,10 @@ impl Supervisor<'_> {
                 };
                 end.call = Some((call, why));
             }
-            Some(b'D') => end.done = true,
+            Some(b'D') => {
+                end.done = true;
+                end.recorded = BuildStatus::parse(text);
+            }
             // The script phase is over in time: what follows is bounded by
             // the call deadlines and the orphan deadline, not the timeout
             // (a slow database must not turn a success into a timeout).
@@ -347,12 +378,8 @@ impl Supervisor<'_> {
     }
 
     fn tell_stop(&self) {
-        self.tell(&format!("stop\t{}", self.build_id));
-    }
-
-    fn tell(&self, line: &str) {
         if let Some(stdin) = self.stdin.lock().unwrap().as_mut() {
-            let _ = stdin.write_all(format!("{line}\n").as_bytes());
+            let _ = stdin.write_all(format!("stop\t{}\n", self.build_id).as_bytes());
         }
     }
 
@@ -380,6 +407,8 @@ struct Runner {
     carry: Vec<u8>,
     /// Where each read lands first.
     chunk: Box<[u8]>,
+    /// The write end of its control pipe (`run` lines, answers).
+    control: std::fs::File,
     /// Builds (or parts of one) it was handed.
     builds: u32,
 }
@@ -389,7 +418,7 @@ struct Runner {
 const BUILDS_PER_CHILD: u32 = 1000;
 
 /// The worker's runner child between builds, waiting for its next `run`
-/// line (it exits at the end of its standard input, with the worker).
+/// line (it exits at the end of its control pipe, with the worker).
 /// Only the worker loop's thread starts runners (see [`spawn`]).
 static RUNNER: Mutex<Option<Runner>> = Mutex::new(None);
 
@@ -404,6 +433,15 @@ fn retire(mut runner: Runner) {
 /// waits for its `run` line.
 fn spawn(app: &App) -> std::io::Result<Runner> {
     let (read, write) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    let (control_read, control) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+    // The ends the child keeps, moved above 4, so neither `dup2` below
+    // overwrites the other's source.
+    let above = |fd: OwnedFd| -> std::io::Result<OwnedFd> {
+        let high = nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_DUPFD_CLOEXEC(10))?;
+        // SAFETY: F_DUPFD_CLOEXEC returned a new descriptor of our own.
+        Ok(unsafe { OwnedFd::from_raw_fd(high) })
+    };
+    let (write, control_read) = (above(write)?, above(control_read)?);
     let exe = std::env::current_exe()?;
     let mut cmd = Command::new(exe);
     cmd.arg("--settings-dir")
@@ -412,15 +450,17 @@ fn spawn(app: &App) -> std::io::Result<Runner> {
         .stdin(Stdio::piped())
         .process_group(0);
     let raw = write.as_raw_fd();
+    let raw_control = control_read.as_raw_fd();
     let worker = libc::pid_t::try_from(std::process::id()).unwrap_or(0);
     // SAFETY: dup2, prctl and getppid are async-signal-safe; the new
-    // descriptor 3 is not close-on-exec, so the child keeps it. The child
+    // descriptors 3 and 4 are not close-on-exec, so the child keeps them.
+    // The child
     // dies with its worker (the worker loop's thread, which lives as long
     // as the worker): a SIGKILLed worker's build is the sweep's to orphan,
     // and no runner may go on recording it behind the sweep's back.
     unsafe {
         cmd.pre_exec(move || {
-            if libc::dup2(raw, PIPE_FD) < 0 {
+            if libc::dup2(raw, PIPE_FD) < 0 || libc::dup2(raw_control, CONTROL_FD) < 0 {
                 return Err(std::io::Error::last_os_error());
             }
             if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) < 0 {
@@ -434,12 +474,13 @@ fn spawn(app: &App) -> std::io::Result<Runner> {
         });
     }
     let child = cmd.spawn()?;
-    drop(write);
+    drop((write, control_read));
     Ok(Runner {
         child,
         pipe: std::fs::File::from(read),
         carry: Vec::new(),
         chunk: vec![0u8; 64 * 1024].into_boxed_slice(),
+        control: std::fs::File::from(control),
         builds: 0,
     })
 }
@@ -528,7 +569,7 @@ pub fn run_build(
         stdin,
         stopped_at,
     };
-    let result = contain(&mut sup, project_id);
+    let result = contain(&mut sup, project_id, build);
     let (mut store, _) = sup.log.finish();
     if let Err(e) = store.close() {
         tracing::error!("build {id}: part of its output could not be stored: {e}");
@@ -546,10 +587,14 @@ pub fn run_build(
     (result, finish_watch())
 }
 
-fn contain(sup: &mut Supervisor<'_>, project_id: i64) -> Result<BuildStatus, EngineError> {
+fn contain(
+    sup: &mut Supervisor<'_>,
+    project_id: i64,
+    build: Build,
+) -> Result<BuildStatus, EngineError> {
     let app = sup.app;
     let id = sup.build_id;
-    let mut end = sup.supervise(None);
+    let mut end = sup.supervise(Part::Whole(Box::new(build.clone())));
     // A child that died before it began the build (the database was away
     // while it started, say) ran nothing of it: another one tries, until
     // the orphan deadline, unless the build is being stopped.
@@ -568,7 +613,10 @@ fn contain(sup: &mut Supervisor<'_>, project_id: i64) -> Result<BuildStatus, Eng
         );
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_secs(5));
-        end = sup.supervise(None);
+        end = sup.supervise(Part::Whole(Box::new(build.clone())));
+    }
+    if let (true, Some(status)) = (end.done, end.recorded) {
+        return Ok(status);
     }
     if !end.done {
         let reason = end.reason();
@@ -614,7 +662,7 @@ fn contain(sup: &mut Supervisor<'_>, project_id: i64) -> Result<BuildStatus, Eng
         }
         kill_leftovers(sup);
         while let Some(from) = next {
-            let end = sup.supervise(Some(from));
+            let end = sup.supervise(Part::PostFrom(from));
             if end.done {
                 break;
             }
@@ -684,10 +732,16 @@ impl PipeWriter {
         self.held.drain(|bytes| file.write_all(bytes))
     }
 
-    /// A message of its own (`S`, `P`, `T`, `D`, `F`), after the held lines.
+    /// A message of its own (`S`, `P`, `T`, `D`, `F`), after the held
+    /// lines: in the same write when it fits (one wake-up of the worker).
     fn message(&mut self, text: &[u8]) -> std::io::Result<()> {
-        self.send_held()?;
-        self.file.write_all(text)
+        if !self.held.push(&[text]) {
+            self.send_held()?;
+            if !self.held.push(&[text]) {
+                return self.file.write_all(text);
+            }
+        }
+        self.send_held()
     }
 }
 
@@ -695,10 +749,27 @@ fn pipe_error(e: std::io::Error) -> String {
     format!("the worker no longer reads the build's log: {e}")
 }
 
+/// The child's end of the control pipe: `run` lines and the answers to
+/// `S`, read by the thread that runs the builds.
+type Control = Arc<Mutex<std::io::BufReader<std::fs::File>>>;
+
+/// The next line on the control pipe, without its newline; `None` at its
+/// end (the worker is gone).
+fn next_line(control: &Control) -> Option<String> {
+    let mut line = String::new();
+    match control.lock().unwrap().read_line(&mut line) {
+        Ok(0) | Err(_) => None,
+        Ok(_) => {
+            line.truncate(line.trim_end_matches('\n').len());
+            Some(line)
+        }
+    }
+}
+
 /// The child's end of the message pipe, as a log store.
 struct PipeStore {
     pipe: Arc<Mutex<PipeWriter>>,
-    answers: Arc<Mutex<Receiver<String>>>,
+    control: Control,
 }
 
 impl LogStore for PipeStore {
@@ -730,10 +801,10 @@ impl LogStore for PipeStore {
             .unwrap()
             .message(b"S\n")
             .map_err(pipe_error)?;
-        match self.answers.lock().unwrap().recv() {
-            Ok(a) if a == "synced" => Ok(()),
-            Ok(a) => Err(a.strip_prefix("lost ").unwrap_or(&a).to_string()),
-            Err(_) => Err("the worker stopped answering".into()),
+        match next_line(&self.control) {
+            Some(a) if a == "synced" => Ok(()),
+            Some(a) => Err(a.strip_prefix("lost ").unwrap_or(&a).to_string()),
+            None => Err("the worker stopped answering".into()),
         }
     }
 }
@@ -746,24 +817,16 @@ struct Current {
     stopping: bool,
 }
 
-/// Reads the worker's lines: `run` lines go to the returned receiver,
-/// `stop\t<build>` stops that build if it is the current one (a late
-/// stop never reaches another build), anything else is an answer to `S`.
-fn read_worker(
-    current: Arc<Mutex<Option<Current>>>,
-    answers: std::sync::mpsc::Sender<String>,
-) -> Result<Receiver<String>, EngineError> {
-    let (runs_tx, runs) = channel();
+/// Reads the worker's stops on standard input: `stop\t<build>` stops that
+/// build if it is the current one (a late stop never reaches another
+/// build).
+fn read_stops(current: Arc<Mutex<Option<Current>>>) -> Result<(), EngineError> {
     std::thread::Builder::new()
         .name("runner-stdin".into())
         .spawn(move || {
             for line in std::io::stdin().lock().lines() {
                 let Ok(line) = line else { break };
-                if let Some(rest) = line.strip_prefix("run\t") {
-                    if runs_tx.send(rest.to_string()).is_err() {
-                        break;
-                    }
-                } else if let Some(id) = line.strip_prefix("stop\t") {
+                if let Some(id) = line.strip_prefix("stop\t") {
                     let mut current = current.lock().unwrap();
                     if let Some(c) = current.as_mut()
                         && c.build_id.to_string() == id
@@ -776,17 +839,15 @@ fn read_worker(
                         drop(current);
                         on_stop();
                     }
-                } else if answers.send(line).is_err() {
-                    break;
                 }
             }
         })
         .map_err(|e| EngineError::Worker(e.to_string()))?;
-    Ok(runs)
+    Ok(())
 }
 
 /// The runner child: serves `run` lines, one build (or part of one) at a
-/// time, saying `D` after each. The end of its standard input: exits
+/// time, saying `D` after each. The end of its control pipe: exits
 /// quietly (its worker stopped). A build whose runner failed: says `F`
 /// and exits (the worker starts another child).
 pub fn child_main(app: &App) -> Result<(), EngineError> {
@@ -797,6 +858,16 @@ pub fn child_main(app: &App) -> Result<(), EngineError> {
         nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
     )
     .map_err(|e| EngineError::Worker(format!("runner pipe: {e}")))?;
+    // SAFETY: descriptor 4 likewise.
+    let control = unsafe { OwnedFd::from_raw_fd(CONTROL_FD) };
+    nix::fcntl::fcntl(
+        &control,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| EngineError::Worker(format!("runner control pipe: {e}")))?;
+    let control: Control = Arc::new(Mutex::new(std::io::BufReader::new(std::fs::File::from(
+        control,
+    ))));
     let held = Held::once(HELD_BYTES)
         .ok_or_else(|| EngineError::Worker("runner child started twice".into()))?;
     let pipe = Arc::new(Mutex::new(PipeWriter {
@@ -808,22 +879,26 @@ pub fn child_main(app: &App) -> Result<(), EngineError> {
         tracing::warn!("cannot become a child subreaper ({e})");
     }
     let current: Arc<Mutex<Option<Current>>> = Arc::default();
-    let (answers_tx, answers) = channel();
-    let runs = read_worker(current.clone(), answers_tx)?;
-    let answers = Arc::new(Mutex::new(answers));
+    read_stops(current.clone())?;
     let mut result = Ok(());
-    while let Ok(line) = runs.recv() {
+    while let Some(line) = next_line(&control) {
+        // Anything else is an answer no `S` waits for any more.
+        let Some(line) = line.strip_prefix("run\t") else {
+            continue;
+        };
         let words: Vec<String> = line.split('\t').map(String::from).collect();
         let args = ChildArgs::parse(&words).map_err(EngineError::Worker);
-        result = args.and_then(|args| serve(app, &args, &pipe, &current, &answers));
+        let served = args.and_then(|args| serve(app, args, &pipe, &current, &control));
         *current.lock().unwrap() = None;
         let mut pipe = pipe.lock().unwrap();
-        match &result {
-            Ok(()) => {
-                let _ = pipe.message(b"D\n");
+        match served {
+            Ok(status) => {
+                let word = status.map_or("", BuildStatus::as_str);
+                let _ = pipe.message(format!("D{word}\n").as_bytes());
             }
             Err(e) => {
                 let _ = pipe.message(format!("Fthe build's runner failed: {e}\n").as_bytes());
+                result = Err(e);
                 break;
             }
         }
@@ -832,23 +907,28 @@ pub fn child_main(app: &App) -> Result<(), EngineError> {
     result
 }
 
-/// Runs one part of a build in a runner child. Nothing of one build is
-/// left for the next: its cancel token, stop and log are its own, and the
-/// call guard starts afresh.
+/// Runs one part of a build in a runner child; for the whole build, the
+/// status it recorded. Nothing of one build is left for the next: its
+/// cancel token, stop and log are its own, and the call guard starts
+/// afresh.
 fn serve(
     app: &App,
-    args: &ChildArgs,
+    args: ChildArgs,
     pipe: &Arc<Mutex<PipeWriter>>,
     current: &Arc<Mutex<Option<Current>>>,
-    answers: &Arc<Mutex<Receiver<String>>>,
-) -> Result<(), EngineError> {
+    control: &Control,
+) -> Result<Option<BuildStatus>, EngineError> {
     call_guard::begin_build();
     let cancel = CancelToken::new();
     let isolation_request: Arc<Mutex<Option<String>>> = Arc::default();
-    let mut conn = app.db.conn()?;
-    let build = builds::get(&mut conn, args.build_id)?;
-    drop(conn);
-    let on_stop = runner::isolation_abort(app, build.worker_pool_id, isolation_request.clone());
+    let pool_id = match &args.part {
+        Part::Whole(build) => build.worker_pool_id,
+        Part::PostFrom(_) => {
+            let mut conn = app.db.conn()?;
+            builds::get(&mut conn, args.build_id)?.worker_pool_id
+        }
+    };
+    let on_stop = runner::isolation_abort(app, pool_id, isolation_request.clone());
     *current.lock().unwrap() = Some(Current {
         build_id: args.build_id,
         cancel: cancel.clone(),
@@ -859,25 +939,30 @@ fn serve(
     let io = RunnerIo {
         store: Box::new(PipeStore {
             pipe: pipe.clone(),
-            answers: answers.clone(),
+            control: control.clone(),
         }),
         unbatched: true,
+        // A trigger's start is said at once (a fresh child must not run it
+        // again); their end waits for the next message (`D`, or a crash
+        // report, which writes what is held first).
         progress: Box::new(move |i| {
-            let text = if i == usize::MAX {
-                "P-\n".to_string()
+            let mut pipe = progress_pipe.lock().unwrap();
+            let _ = if i == usize::MAX {
+                pipe.line(b'P', b"-")
             } else {
-                format!("P{i}\n")
+                pipe.message(format!("P{i}\n").as_bytes())
             };
-            let _ = progress_pipe.lock().unwrap().message(text.as_bytes());
         }),
+        // The script phase's start is said at once (the worker's timeout
+        // backstop counts from it); its end waits for the `S` that follows.
         timer: {
             let pipe = pipe.clone();
             Box::new(move |secs: Option<u64>| {
-                let line = match secs {
-                    Some(s) => format!("T{s}\n"),
-                    None => "T-\n".to_string(),
+                let mut pipe = pipe.lock().unwrap();
+                let _ = match secs {
+                    Some(s) => pipe.message(format!("T{s}\n").as_bytes()),
+                    None => pipe.line(b'T', b"-"),
                 };
-                let _ = pipe.lock().unwrap().message(line.as_bytes());
             })
         },
     };
@@ -886,8 +971,10 @@ fn serve(
         worker_id: args.worker_id,
         build_root: args.build_root.clone(),
     };
-    match args.post_from {
-        None => runner::run_claimed(app, &who, build, cancel, isolation_request, io).map(|_| ()),
-        Some(from) => runner::run_post(app, &who, args.build_id, from, io),
+    match args.part {
+        Part::Whole(build) => {
+            runner::run_claimed(app, &who, *build, cancel, isolation_request, io).map(Some)
+        }
+        Part::PostFrom(from) => runner::run_post(app, &who, args.build_id, from, io).map(|_| None),
     }
 }
