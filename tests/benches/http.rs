@@ -107,13 +107,22 @@ fn populate(es: &EngineSandbox) -> String {
             first = id;
         }
     }
+    // Timestamps as each backend stores them: SQLite keeps the text diesel
+    // writes (a CAST to TIMESTAMP, NUMERIC affinity there, would store the
+    // number 2026 and every read would take diesel's slowest path).
+    let at = |t: &str| match es.backend {
+        Backend::Sqlite => format!("'2026-01-01 {t}.250000'"),
+        Backend::Postgres => format!("CAST('2026-01-01 {t}.25' AS TIMESTAMP)"),
+    };
     let sql = format!(
         "INSERT INTO builds (project_id, worker_pool_id, queued_time, start_time, end_time, \
          status, revision, return_code) \
          WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < {BUILDS}) \
-         SELECT (i % {PROJECTS}) + {first}, {pool}, CAST('2026-01-01 00:00:00' AS TIMESTAMP), \
-         CAST('2026-01-01 00:00:01' AS TIMESTAMP), CAST('2026-01-01 00:00:02' AS TIMESTAMP), \
-         CASE WHEN i % 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END, 'abc1234', 0 FROM n"
+         SELECT (i % {PROJECTS}) + {first}, {pool}, {}, {}, {}, \
+         CASE WHEN i % 10 = 0 THEN 'FAILURE' ELSE 'SUCCESS' END, 'abc1234', 0 FROM n",
+        at("00:00:00"),
+        at("00:00:01"),
+        at("00:00:02"),
     );
     app.db
         .conn()
@@ -135,7 +144,13 @@ fn populate(es: &EngineSandbox) -> String {
             },
         )
         .unwrap();
-    assert!(!count.items.is_empty());
+    // The rows read back as the timestamps they were given.
+    let first = count.items.first().expect("a build");
+    assert_eq!(
+        first.queued_time.to_string(),
+        "2026-01-01 00:00:00.250",
+        "stored timestamps"
+    );
     token
 }
 

@@ -6,6 +6,7 @@
 use super::aggregate::owned_facts;
 use super::links::check_ref;
 use super::schema::builds::{self, dsl as t};
+use super::stamp::{OptStamp, Stamp};
 use super::{DbConn, DbError, Page, Paged, authz_sql, json, now, write_tx};
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -121,8 +122,11 @@ pub struct Build {
     pub revision: String,
     /// Author of the checked-out revision.
     pub revision_username: String,
+    #[diesel(deserialize_as = Stamp)]
     pub queued_time: NaiveDateTime,
+    #[diesel(deserialize_as = OptStamp)]
     pub start_time: Option<NaiveDateTime>,
+    #[diesel(deserialize_as = OptStamp)]
     pub end_time: Option<NaiveDateTime>,
     /// Exit code of the failing command; `None` on success.
     pub return_code: Option<i32>,
@@ -147,6 +151,7 @@ pub struct Build {
     /// The uid of the worker that claimed the build.
     pub claimed_by: Option<String>,
     /// Last heartbeat of the worker running the build.
+    #[diesel(deserialize_as = OptStamp)]
     pub heartbeat_at: Option<NaiveDateTime>,
 }
 
@@ -172,10 +177,13 @@ pub struct BuildSummary {
     pub status_text: String,
     pub revision: String,
     #[serde(serialize_with = "super::timestamp::serialize")]
+    #[diesel(deserialize_as = Stamp)]
     pub queued_time: NaiveDateTime,
     #[serde(serialize_with = "super::timestamp::serialize_opt")]
+    #[diesel(deserialize_as = OptStamp)]
     pub start_time: Option<NaiveDateTime>,
     #[serde(serialize_with = "super::timestamp::serialize_opt")]
+    #[diesel(deserialize_as = OptStamp)]
     pub end_time: Option<NaiveDateTime>,
     pub return_code: Option<i32>,
     pub created_by: Option<i64>,

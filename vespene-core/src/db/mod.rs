@@ -30,6 +30,7 @@ pub mod service_logins;
 pub mod snippets;
 pub mod ssh_keys;
 pub mod stages;
+pub mod stamp;
 pub mod timestamp;
 pub mod tokens;
 pub mod users;

@@ -31,6 +31,7 @@ pub struct Pipeline {
     pub description: String,
     /// The whole-pipeline switch.
     pub enabled: bool,
+    #[diesel(deserialize_as = super::stamp::OptStamp)]
     pub last_completed_date: Option<NaiveDateTime>,
     /// The build that completed the pipeline last.
     pub last_completed_by: Option<i64>,

@@ -18,7 +18,9 @@ pub struct ApiToken {
     pub token_prefix: String,
     /// Hex SHA-256 of the token.
     pub token_hash: String,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub created_at: NaiveDateTime,
+    #[diesel(deserialize_as = super::stamp::OptStamp)]
     pub last_used_at: Option<NaiveDateTime>,
 }
 

@@ -28,7 +28,9 @@ pub struct User {
     pub is_superuser: bool,
     /// An inactive user cannot log in or use tokens.
     pub is_active: bool,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub date_joined: NaiveDateTime,
+    #[diesel(deserialize_as = super::stamp::OptStamp)]
     pub last_login: Option<NaiveDateTime>,
 }
 

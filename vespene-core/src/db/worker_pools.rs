@@ -50,6 +50,7 @@ pub struct WorkerPool {
     pub maximum: i32,
     /// Jinja2 shell command of the shell executor.
     pub executor_command: String,
+    #[diesel(deserialize_as = super::stamp::OptStamp)]
     pub last_autoscaled: Option<NaiveDateTime>,
     /// 0 when the last autoscaling succeeded.
     pub autoscaling_status: Option<i32>,

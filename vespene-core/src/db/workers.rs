@@ -18,7 +18,9 @@ pub struct Worker {
     pub hostname: String,
     pub port: i32,
     pub build_root: String,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub first_checkin: NaiveDateTime,
+    #[diesel(deserialize_as = super::stamp::Stamp)]
     pub last_checkin: NaiveDateTime,
     pub fileserving_enabled: bool,
 }
