@@ -716,12 +716,18 @@ impl PipeWriter {
     /// One line of the stream `tag` names.
     fn line(&mut self, tag: u8, line: &[u8]) -> std::io::Result<()> {
         let end: &[u8] = if line.ends_with(b"\n") { b"" } else { b"\n" };
-        let parts: [&[u8]; 3] = [&[tag], line, end];
-        if self.held.push(&parts) {
+        self.hold(&[&[tag], line, end])
+    }
+
+    /// Holds the concatenation of `parts` (whole lines) after the lines
+    /// held before it; when it does not fit, those are written first, and
+    /// what is larger than the whole buffer is written at once.
+    fn hold(&mut self, parts: &[&[u8]]) -> std::io::Result<()> {
+        if self.held.push(parts) {
             return Ok(());
         }
         self.send_held()?;
-        if !self.held.push(&parts) {
+        if !self.held.push(parts) {
             self.file.write_all(&parts.concat())?;
         }
         Ok(())
@@ -735,12 +741,7 @@ impl PipeWriter {
     /// A message of its own (`S`, `P`, `T`, `D`, `F`), after the held
     /// lines: in the same write when it fits (one wake-up of the worker).
     fn message(&mut self, text: &[u8]) -> std::io::Result<()> {
-        if !self.held.push(&[text]) {
-            self.send_held()?;
-            if !self.held.push(&[text]) {
-                return self.file.write_all(text);
-            }
-        }
+        self.hold(&[text])?;
         self.send_held()
     }
 }
@@ -851,22 +852,9 @@ fn read_stops(current: Arc<Mutex<Option<Current>>>) -> Result<(), EngineError> {
 /// quietly (its worker stopped). A build whose runner failed: says `F`
 /// and exits (the worker starts another child).
 pub fn child_main(app: &App) -> Result<(), EngineError> {
-    // SAFETY: descriptor 3 was set up by the worker for this process alone.
-    let fd = unsafe { OwnedFd::from_raw_fd(PIPE_FD) };
-    nix::fcntl::fcntl(
-        &fd,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    )
-    .map_err(|e| EngineError::Worker(format!("runner pipe: {e}")))?;
-    // SAFETY: descriptor 4 likewise.
-    let control = unsafe { OwnedFd::from_raw_fd(CONTROL_FD) };
-    nix::fcntl::fcntl(
-        &control,
-        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
-    )
-    .map_err(|e| EngineError::Worker(format!("runner control pipe: {e}")))?;
+    let fd = inherited(PIPE_FD, "runner pipe")?;
     let control: Control = Arc::new(Mutex::new(std::io::BufReader::new(std::fs::File::from(
-        control,
+        inherited(CONTROL_FD, "runner control pipe")?,
     ))));
     let held = Held::once(HELD_BYTES)
         .ok_or_else(|| EngineError::Worker("runner child started twice".into()))?;
@@ -907,6 +895,20 @@ pub fn child_main(app: &App) -> Result<(), EngineError> {
     result
 }
 
+/// Descriptor `fd`, which the worker set up for this process alone, taken
+/// over and closed on exec (no command of a build inherits it).
+fn inherited(fd: i32, what: &str) -> Result<OwnedFd, EngineError> {
+    // SAFETY: the worker's `spawn` made `fd` this process's, and it is
+    // taken once, here.
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    nix::fcntl::fcntl(
+        &fd,
+        nix::fcntl::FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC),
+    )
+    .map_err(|e| EngineError::Worker(format!("{what}: {e}")))?;
+    Ok(fd)
+}
+
 /// Runs one part of a build in a runner child; for the whole build, the
 /// status it recorded. Nothing of one build is left for the next: its
 /// cancel token, stop and log are its own, and the call guard starts
@@ -921,14 +923,15 @@ fn serve(
     call_guard::begin_build();
     let cancel = CancelToken::new();
     let isolation_request: Arc<Mutex<Option<String>>> = Arc::default();
-    let pool_id = match &args.part {
-        Part::Whole(build) => build.worker_pool_id,
-        Part::PostFrom(_) => {
+    // Only what follows the end: the build as it ended, read here.
+    let (build, post_from) = match args.part {
+        Part::Whole(build) => (*build, None),
+        Part::PostFrom(from) => {
             let mut conn = app.db.conn()?;
-            builds::get(&mut conn, args.build_id)?.worker_pool_id
+            (builds::get(&mut conn, args.build_id)?, Some(from))
         }
     };
-    let on_stop = runner::isolation_abort(app, pool_id, isolation_request.clone());
+    let on_stop = runner::isolation_abort(app, build.worker_pool_id, isolation_request.clone());
     *current.lock().unwrap() = Some(Current {
         build_id: args.build_id,
         cancel: cancel.clone(),
@@ -971,10 +974,8 @@ fn serve(
         worker_id: args.worker_id,
         build_root: args.build_root.clone(),
     };
-    match args.part {
-        Part::Whole(build) => {
-            runner::run_claimed(app, &who, *build, cancel, isolation_request, io).map(Some)
-        }
-        Part::PostFrom(from) => runner::run_post(app, &who, args.build_id, from, io).map(|_| None),
+    match post_from {
+        None => runner::run_claimed(app, &who, build, cancel, isolation_request, io).map(Some),
+        Some(from) => runner::run_post(app, &who, build, from, io).map(|_| None),
     }
 }

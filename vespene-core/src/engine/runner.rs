@@ -936,18 +936,17 @@ pub(super) fn record_ending(
     Ok(recorded)
 }
 
-/// Runs what follows the end of build `build_id` from post trigger `from`
+/// Runs what follows the end of `build` (as it ended) from post trigger `from`
 /// on (a fresh runner child, after one that died): the remaining success
 /// or failure triggers, the pipeline, the leftovers, the build root.
 pub fn run_post(
     app: &App,
     who: &Claimer,
-    build_id: i64,
+    build: Build,
     from: usize,
     io: RunnerIo,
 ) -> Result<(), EngineError> {
     let mut conn = app.db.conn()?;
-    let build = builds::get(&mut conn, build_id)?;
     let (mut run, _, names) = prepare(
         app,
         &mut conn,
